@@ -1,0 +1,572 @@
+"""Every configuration option of the service, declared once.
+
+``etc/myservice.conf`` is an INI file.  Each option below has a section, a name, a type, a
+default and a help text; :func:`load` reads a file against these declarations and refuses
+anything else, naming the file, the section, the option, what was expected and the closest
+valid name.  :func:`generate_sample` writes ``etc/myservice.conf.sample`` from the same
+declarations (a test keeps the shipped sample in sync).
+
+Values may use ``%(here)s`` (the directory of the config file) and ``%(state_path)s``.
+
+Sections named ``[plugin:NAME]`` are free-form: they belong to the third-party plugin NAME,
+which validates them itself (:meth:`Config.plugin_options`).
+
+Filters built by Paste Deploy may override the options of their own section from their
+``[filter:...]`` section of ``api-paste.ini`` (:meth:`Config.with_overrides`); the same
+declarations validate those values.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+#: the key under which the urlmap composite hands the loaded :class:`Config` to every factory
+GLOBAL_CONF_KEY = "myservice.config"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is wrong.  The message is meant for the operator as is."""
+
+
+# -- value types -------------------------------------------------------------------------
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected a boolean (true/false, yes/no, on/off, 1/0)")
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _parse_float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("expected a finite number")
+    return value
+
+
+def _parse_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _parse_str(text: str) -> str:
+    return text.strip()
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": _parse_str,
+    "path": _parse_str,
+    "url": _parse_str,
+    "bool": _parse_bool,
+    "int": _parse_int,
+    "float": _parse_float,
+    "list": _parse_list,
+}
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option: its name, type (``str``, ``path``, ``url``, ``bool``, ``int``, ``float``,
+    ``list``), default (already of that type), help text, and optional bounds or choices.
+    ``secret`` options are masked wherever they are shown."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    secret: bool = False
+
+    def parse(self, text: str) -> Any:
+        value = _PARSERS[self.type](text)
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"expected a value >= {self.minimum:g}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"expected a value <= {self.maximum:g}")
+        if self.choices is not None and value not in self.choices:
+            close = difflib.get_close_matches(str(value), self.choices, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"expected one of {', '.join(self.choices)}{hint}")
+        return value
+
+    def render_default(self) -> str:
+        if self.type == "bool":
+            return "true" if self.default else "false"
+        if self.type == "list":
+            return ", ".join(self.default)
+        if self.default is None:
+            return ""
+        return str(self.default)
+
+
+# -- the declarations ----------------------------------------------------------------------
+
+OPTIONS: dict[str, tuple[Opt, ...]] = {
+    "DEFAULT": (
+        Opt(
+            "state_path",
+            "path",
+            "%(here)s/state",
+            "Directory holding all state of this service (the embedded SQLite database, "
+            "tokens, audit log). Created on first start.",
+        ),
+    ),
+    "storage": (
+        Opt(
+            "driver",
+            "str",
+            "sqlite",
+            "Storage driver, by its name in the 'myservice.storage' namespace: memory, "
+            "sqlite, postgresql, mysql, or one installed by a third-party package.",
+        ),
+        Opt(
+            "connection",
+            "url",
+            "",
+            "Database URL for the SQL drivers (SQLAlchemy form, e.g. "
+            "postgresql+psycopg://user:password@host/db). Empty: the sqlite driver uses "
+            "%(state_path)s/myservice.sqlite.",
+            secret=True,
+        ),
+        Opt("pool_size", "int", 5, "Connections kept open per process (SQL drivers).", 1),
+        Opt(
+            "pool_timeout",
+            "float",
+            10.0,
+            "Seconds to wait for a free pooled connection before answering 503.",
+            0.1,
+        ),
+        Opt(
+            "connect_timeout",
+            "int",
+            5,
+            "Seconds to wait when opening a database connection (server drivers).",
+            1,
+        ),
+        Opt(
+            "auto_upgrade",
+            "bool",
+            False,
+            "Upgrade the schema on start-up. The embedded sqlite default always does; for "
+            "the server drivers run 'myservice-manage db upgrade' instead.",
+        ),
+    ),
+    "api": (
+        Opt(
+            "extensions",
+            "list",
+            ["*"],
+            "API extensions to load, by alias in 'myservice.api.extensions': '*' for all "
+            "installed, or a comma-separated list. Extensions not listed are not imported.",
+        ),
+        Opt("default_limit", "int", 100, "Page size of list calls without ?limit=.", 1),
+        Opt("max_limit", "int", 1000, "Largest page a list call returns.", 1),
+    ),
+    "auth": (
+        Opt(
+            "token_file",
+            "path",
+            "%(state_path)s/tokens.json",
+            "File of hashed API tokens, managed with 'myservice-manage token'.",
+        ),
+        Opt(
+            "www_authenticate_realm",
+            "str",
+            "myservice",
+            "Realm announced in the WWW-Authenticate header of 401 responses.",
+        ),
+    ),
+    "sizelimit": (
+        Opt(
+            "max_request_body_size",
+            "int",
+            114688,
+            "Largest request body accepted, in bytes; larger bodies get 413.",
+            0,
+        ),
+    ),
+    "http_proxy_to_wsgi": (
+        Opt(
+            "enable_proxy_headers_parsing",
+            "bool",
+            False,
+            "Trust Forwarded / X-Forwarded-* headers from a reverse proxy in front of the "
+            "service. Leave off unless such a proxy strips them from clients.",
+        ),
+    ),
+    "cors": (
+        Opt(
+            "allowed_origin",
+            "list",
+            [],
+            "Origins allowed to make cross-origin requests (e.g. https://dashboard.example); "
+            "empty: CORS disabled.",
+        ),
+        Opt("allow_credentials", "bool", False, "Answer Access-Control-Allow-Credentials."),
+        Opt(
+            "allow_methods",
+            "list",
+            ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            "Methods allowed in cross-origin requests.",
+        ),
+        Opt(
+            "allow_headers",
+            "list",
+            ["Content-Type", "X-Auth-Token", "X-OpenStack-Request-ID"],
+            "Request headers allowed in cross-origin requests.",
+        ),
+        Opt(
+            "expose_headers",
+            "list",
+            ["X-OpenStack-Request-ID", "Location"],
+            "Response headers exposed to cross-origin callers.",
+        ),
+        Opt("max_age", "int", 3600, "Seconds a preflight answer may be cached.", 0),
+    ),
+    "healthcheck": (
+        Opt(
+            "disable_by_file_path",
+            "path",
+            "",
+            "If this file exists, /healthcheck answers 503 (take a node out of a load "
+            "balancer without stopping it).",
+        ),
+    ),
+    "hooks": (
+        Opt(
+            "disabled",
+            "list",
+            [],
+            "Event hooks not to run, by hook name (e.g. audit, notify), without uninstalling.",
+        ),
+        Opt("timeout", "float", 5.0, "Seconds a hook may run before it is abandoned.", 0.01),
+    ),
+    "audit": (
+        Opt(
+            "path",
+            "path",
+            "%(state_path)s/audit.jsonl",
+            "JSON Lines file the audit hook appends one line per event to.",
+        ),
+    ),
+    "notify": (
+        Opt(
+            "transport_url",
+            "url",
+            "amqp://guest:guest@127.0.0.1:5672//",
+            "AMQP broker the notify hook publishes to (kombu URL).",
+            secret=True,
+        ),
+        Opt("exchange", "str", "myservice", "Topic exchange of the notifications."),
+        Opt("topic", "str", "notifications", "Routing key prefix (topic.priority)."),
+        Opt("publisher_id", "str", "myservice.api", "publisher_id of the notifications."),
+    ),
+}
+
+_DEFAULT = "DEFAULT"
+_PLUGIN_PREFIX = "plugin:"
+
+
+# -- the loaded configuration -----------------------------------------------------------------
+
+
+class Section:
+    """Read-only attribute access to one section's parsed values (``conf.storage.driver``)."""
+
+    __slots__ = ("_name", "_values")
+
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self._name = name
+        self._values = MappingProxyType(dict(values))
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self._values[item]
+        except KeyError:
+            raise AttributeError(f"no option {item!r} in section [{self._name}]") from None
+
+    def __getitem__(self, item: str) -> Any:
+        return self._values[item]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        secrets = {o.name for o in OPTIONS.get(self._name, ()) if o.secret}
+        shown = {k: ("***" if k in secrets and v else v) for k, v in self._values.items()}
+        return f"<Section [{self._name}] {shown}>"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parsed configuration; immutable, so one object can be shared by every factory.
+
+    ``path`` is the file it came from (``None`` for defaults only); ``sources`` maps
+    ``(section, option)`` to where a value was set, for error messages.
+    """
+
+    path: Path | None
+    sections: Mapping[str, Section]
+    plugins: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    sources: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    def __getattr__(self, item: str) -> Section:
+        sections = object.__getattribute__(self, "sections")
+        if item in sections:
+            return sections[item]
+        raise AttributeError(item)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.sections[_DEFAULT].state_path)
+
+    def plugin_options(self, name: str) -> dict[str, str]:
+        """The raw options of ``[plugin:NAME]`` (empty if absent), for third-party plugins."""
+        return dict(self.plugins.get(name, {}))
+
+    def source(self, section: str, option: str) -> str:
+        """Where ``[section] option`` was set: 'FILE' or 'FILE [filter:x]' or 'default'."""
+        return self.sources.get((section, option), "default")
+
+    def with_overrides(self, section: str, values: Mapping[str, str], origin: str) -> Config:
+        """A copy with ``values`` (raw strings, e.g. a paste filter's local options) applied
+        to ``section``; validated like the file, errors name ``origin``."""
+        if not values:
+            return self
+        parsed = self.sections[section].as_dict()
+        sources = dict(self.sources)
+        here = str(self.path.parent) if self.path else os.getcwd()
+        for name, raw in values.items():
+            opt = _lookup(section, name, origin)
+            parsed[name] = _parse(opt, raw, section, origin, here, str(self.state_path))
+            sources[(section, name)] = origin
+        sections = dict(self.sections)
+        sections[section] = Section(section, parsed)
+        return Config(self.path, MappingProxyType(sections), self.plugins, sources)
+
+
+def _lookup(section: str, name: str, origin: str) -> Opt:
+    opts = {o.name: o for o in OPTIONS[section]}
+    if name in opts:
+        return opts[name]
+    close = difflib.get_close_matches(name, list(opts), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"{origin}: [{section}] {name}: unknown option{hint} "
+        f"(options of [{section}]: {', '.join(sorted(opts))})"
+    )
+
+
+def _interpolate(raw: str, here: str, state_path: str | None) -> str:
+    text = raw.replace("%(here)s", here)
+    if state_path is not None:
+        text = text.replace("%(state_path)s", state_path)
+    return text
+
+
+def _parse(opt: Opt, raw: str, section: str, origin: str, here: str, state_path: str | None):
+    text = _interpolate(raw, here, state_path)
+    try:
+        value = opt.parse(text)
+    except ValueError as exc:
+        shown = "***" if opt.secret else text
+        raise ConfigError(f"{origin}: [{section}] {opt.name}: {exc}, got {shown!r}") from None
+    if opt.type == "path" and value:
+        value = str(Path(value).expanduser())
+    return value
+
+
+def _defaults(here: str) -> tuple[dict[str, dict[str, Any]], str]:
+    state_opt = OPTIONS[_DEFAULT][0]
+    state_path = str(Path(_interpolate(state_opt.default, here, None)))
+    parsed: dict[str, dict[str, Any]] = {}
+    for section, opts in OPTIONS.items():
+        parsed[section] = {}
+        for opt in opts:
+            default = opt.default
+            if isinstance(default, str):
+                default = _interpolate(default, here, state_path)
+            elif isinstance(default, list):
+                default = list(default)
+            parsed[section][opt.name] = default
+    parsed[_DEFAULT]["state_path"] = state_path
+    return parsed, state_path
+
+
+def defaults(here: str | None = None) -> Config:
+    """The configuration with every option at its default (``here`` defaults to the cwd)."""
+    values, _ = _defaults(here or os.getcwd())
+    return Config(None, MappingProxyType({k: Section(k, v) for k, v in values.items()}))
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and validate ``path``.
+
+    Raises :class:`ConfigError` for a missing or unreadable file, a syntax error, an unknown
+    section or option (with the closest valid name) or a bad value (with what was expected).
+    """
+    path = Path(path).resolve()
+    origin = str(path)
+    parser = configparser.ConfigParser(interpolation=None, default_section=_DEFAULT)
+    parser.optionxform = str  # option names are case-sensitive, like the declarations
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle, source=origin)
+    except FileNotFoundError:
+        raise ConfigError(f"{origin}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{origin}: cannot read configuration file: {exc}") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"{origin}: not a valid INI file: {_one_line(exc)}") from None
+
+    here = str(path.parent)
+    values, state_path = _defaults(here)
+    sources: dict[tuple[str, str], str] = {}
+    raw_defaults = dict(parser.defaults())
+    if "state_path" in raw_defaults:
+        state_path = _parse(
+            _lookup(_DEFAULT, "state_path", origin),
+            raw_defaults["state_path"],
+            _DEFAULT,
+            origin,
+            here,
+            None,
+        )
+        values = _defaults_with_state(here, state_path)
+    for name, raw in raw_defaults.items():
+        opt = _lookup(_DEFAULT, name, origin)
+        values[_DEFAULT][name] = _parse(opt, raw, _DEFAULT, origin, here, state_path)
+        sources[(_DEFAULT, name)] = origin
+
+    plugins: dict[str, dict[str, str]] = {}
+    for section in parser.sections():
+        if section.startswith(_PLUGIN_PREFIX):
+            own = {k: v for k, v in parser.items(section) if k not in raw_defaults}
+            plugins[section[len(_PLUGIN_PREFIX) :]] = own
+            continue
+        if section not in OPTIONS or section == _DEFAULT:
+            known = [s for s in OPTIONS if s != _DEFAULT]
+            close = difflib.get_close_matches(section, known, n=1)
+            hint = f"; did you mean [{close[0]}]?" if close else ""
+            raise ConfigError(
+                f"{origin}: [{section}]: unknown section{hint} "
+                f"(known sections: {', '.join(known)}, or [plugin:NAME] for a plugin)"
+            )
+        for name in parser.options(section):
+            if name in raw_defaults and parser.get(section, name) == raw_defaults[name]:
+                continue  # inherited from [DEFAULT]
+            opt = _lookup(section, name, origin)
+            values[section][name] = _parse(
+                opt, parser.get(section, name), section, origin, here, state_path
+            )
+            sources[(section, name)] = origin
+    return Config(
+        path,
+        MappingProxyType({k: Section(k, v) for k, v in values.items()}),
+        MappingProxyType(plugins),
+        MappingProxyType(sources),
+    )
+
+
+def _defaults_with_state(here: str, state_path: str) -> dict[str, dict[str, Any]]:
+    values, _ = _defaults(here)
+    for section, opts in OPTIONS.items():
+        for opt in opts:
+            if isinstance(opt.default, str) and "%(state_path)s" in opt.default:
+                values[section][opt.name] = opt.default.replace("%(state_path)s", state_path)
+    values[_DEFAULT]["state_path"] = state_path
+    return values
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def from_global_conf(global_conf: Mapping[str, Any]) -> Config:
+    """The :class:`Config` for a Paste Deploy factory.
+
+    Returns the object the urlmap composite put under :data:`GLOBAL_CONF_KEY` when there is
+    one (so every factory of one application shares one parse), else loads
+    ``global_conf['config_file']`` (``[DEFAULT] config_file`` in ``api-paste.ini``), else
+    defaults relative to the paste file's directory.
+    """
+    shared = global_conf.get(GLOBAL_CONF_KEY)
+    if isinstance(shared, Config):
+        return shared
+    config_file = global_conf.get("config_file")
+    if config_file:
+        return load(config_file)
+    return defaults(global_conf.get("here"))
+
+
+def paste_overrides(
+    conf: Config, section: str, local_conf: Mapping[str, str], global_conf: Mapping[str, Any]
+) -> Config:
+    """Apply a filter's ``[filter:...]`` options from ``api-paste.ini`` to ``section``.
+
+    Keys Paste Deploy adds itself (``use``, ``paste.filter_factory``...) are ignored.
+    """
+    own = {k: v for k, v in local_conf.items() if k not in _PASTE_KEYS and k not in global_conf}
+    origin = f"{global_conf.get('__file__', 'api-paste.ini')} [filter:{section}]"
+    return conf.with_overrides(section, own, origin)
+
+
+_PASTE_KEYS = frozenset({"use", "paste.filter_factory", "paste.filter_app_factory", "next"})
+
+
+# -- the sample file ------------------------------------------------------------------------
+
+
+def _wrap(text: str, width: int = 78) -> Iterable[str]:
+    line = "#"
+    for word in text.split():
+        if len(line) + 1 + len(word) > width:
+            yield line
+            line = "#"
+        line += " " + word
+    if line != "#":
+        yield line
+
+
+def generate_sample() -> str:
+    """The text of ``etc/myservice.conf.sample``: every option, commented out, at its default."""
+    out = [
+        "# Sample configuration of myservice, generated from myservice/conf.py.",
+        "# Regenerate with: python -m myservice.conf > etc/myservice.conf.sample",
+        "# Every option is shown at its default, commented out.",
+        "",
+    ]
+    for section, opts in OPTIONS.items():
+        out.append(f"[{section}]")
+        out.append("")
+        for opt in opts:
+            out.extend(_wrap(opt.help))
+            out.append(f"# Type: {opt.type}")
+            out.append(f"#{opt.name} = {opt.render_default()}")
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the sample sync test via import
+    print(generate_sample(), end="")
