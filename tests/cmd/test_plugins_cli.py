@@ -1,0 +1,356 @@
+"""``myservice-plugins``: list, check and pipeline, against fake distributions on sys.path.
+
+Each test writes ``NAME-VERSION.dist-info`` directories (METADATA + entry_points.txt) and
+the plugin modules into its own temporary directory, puts it on ``sys.path`` and points the
+discovery cache at a temporary directory, then calls ``main([...])`` in process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from myservice.cmd import plugins as cli
+
+
+class FakeSite:
+    """A directory on sys.path holding fake distributions and their modules."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules: list[str] = []
+
+    def module(self, source: str) -> str:
+        """Write a module with a unique name; return that name."""
+        name = f"fakeplug_{uuid.uuid4().hex[:10]}"
+        (self.root / f"{name}.py").write_text(textwrap.dedent(source))
+        self.modules.append(name)
+        return name
+
+    def dist(self, name: str, version: str, entry_points: dict[str, dict[str, str]]) -> None:
+        info = self.root / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        text = "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n"
+            for group, eps in entry_points.items()
+        )
+        (info / "entry_points.txt").write_text(text)
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.setenv("MYSERVICE_PLUGIN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(root))
+    fake = FakeSite(root)
+    yield fake
+    for name in fake.modules:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def fake_ns(site):
+    """Namespace ``fake.ns``: ``good`` loads, ``broken`` imports a missing module."""
+    good = site.module("class Good:\n    pass\n")
+    site.dist(
+        "fakedist",
+        "1.0",
+        {
+            "fake.ns": {"good": f"{good}:Good", "broken": "no_such_module_xyz:Thing"},
+            "fake.clean": {"only": f"{good}:Good"},
+        },
+    )
+    return good
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+def test_list_shows_name_target_distribution_and_load_status(capsys, fake_ns):
+    code, out, _ = run(capsys, "list", "fake.ns")
+    assert code == 0
+    assert out.splitlines()[0] == "fake.ns (2 plugins)"
+    good = next(line for line in out.splitlines() if line.split()[0] == "good")
+    assert good.split() == ["good", f"{fake_ns}:Good", "fakedist", "1.0", "ok"]
+    broken = next(line for line in out.splitlines() if line.split()[0] == "broken")
+    assert "no_such_module_xyz:Thing" in broken
+    assert "fakedist 1.0" in broken
+    assert "FAILED ModuleNotFoundError: No module named 'no_such_module_xyz'" in broken
+
+
+def test_list_json(capsys, fake_ns):
+    code, out, _ = run(capsys, "list", "fake.ns", "fake.clean", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert [ns["namespace"] for ns in doc["namespaces"]] == ["fake.ns", "fake.clean"]
+    plugins = {p["name"]: p for p in doc["namespaces"][0]["plugins"]}
+    assert plugins["good"] == {
+        "namespace": "fake.ns",
+        "name": "good",
+        "target": f"{fake_ns}:Good",
+        "distribution": "fakedist",
+        "version": "1.0",
+        "loads": True,
+        "error": None,
+    }
+    assert plugins["broken"]["loads"] is False
+    assert plugins["broken"]["error"] == "ModuleNotFoundError: No module named 'no_such_module_xyz'"
+
+
+def test_list_defaults_to_the_myservice_namespaces(capsys, fake_ns):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    headings = [line.split(" (")[0] for line in out.splitlines() if line and line[0] != " "]
+    assert headings == list(cli.DEFAULT_NAMESPACES)
+
+
+def test_list_all_shows_every_group(capsys, fake_ns):
+    code, out, _ = run(capsys, "list", "--all", "--json")
+    assert code == 0
+    names = [ns["namespace"] for ns in json.loads(out)["namespaces"]]
+    assert {"fake.ns", "fake.clean", *cli.DEFAULT_NAMESPACES} <= set(names)
+    assert names == sorted(names)
+
+
+def test_list_reports_an_import_error_raised_by_the_plugin_module(capsys, site):
+    bad = site.module("raise RuntimeError('db at mysql://app:hunter2@db/x is down')\n")
+    site.dist("baddist", "2.3", {"fake.raising": {"boom": f"{bad}:X"}})
+    code, out, _ = run(capsys, "list", "fake.raising")
+    assert code == 0
+    assert "FAILED RuntimeError: db at mysql://app:***@db/x is down" in out
+    assert "hunter2" not in out
+
+
+def test_list_unknown_namespace_is_a_one_line_error_with_the_closest(capsys, fake_ns):
+    code, out, err = run(capsys, "list", "fake.nss")
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, "unknown namespace 'fake.nss'", "closest: 'fake.ns'", "fake.clean")
+
+
+# -- check ---------------------------------------------------------------------------------
+
+
+def test_check_fails_when_a_plugin_does_not_load(capsys, fake_ns):
+    code, out, _ = run(capsys, "check", "fake.clean", "fake.ns")
+    assert code == 1
+    failed = [line for line in out.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1
+    assert "fake.ns: broken = no_such_module_xyz:Thing (fakedist 1.0)" in failed[0]
+    assert out.splitlines()[-1] == "3 plugin(s) in 2 namespace(s): 2 load, 1 fail"
+
+
+def test_check_passes_when_every_plugin_loads(capsys, fake_ns):
+    code, out, _ = run(capsys, "check", "fake.clean")
+    assert code == 0
+    assert "FAILED" not in out
+
+
+def test_check_unknown_namespace(capsys, fake_ns):
+    code, _, err = run(capsys, "check", "fake.clen")
+    assert code == 2
+    assert_one_line_error(err, "unknown namespace 'fake.clen'", "closest: 'fake.clean'")
+
+
+def test_check_needs_a_namespace(capsys, fake_ns):
+    code, _, err = run(capsys, "check")
+    assert code == 2
+    assert_one_line_error(err, "NAMESPACE")
+
+
+def test_no_command_is_a_one_line_error(capsys):
+    code, _, err = run(capsys)
+    assert code == 2
+    assert_one_line_error(err, "myservice-plugins: error:")
+
+
+# -- pipeline ------------------------------------------------------------------------------
+
+PASTE_INI = """\
+[DEFAULT]
+debug = false
+admin_password = topsecret
+
+[composite:main]
+use = egg:Paste#urlmap
+/ = versions
+/v1 = apiv1
+
+[pipeline:apiv1]
+pipeline = request_id authtoken sizelimit api_v1
+
+[pipeline:public]
+pipeline = egg:fakepaste#request_id versions
+
+[filter:request_id]
+use = egg:fakepaste#request_id
+
+[filter:authtoken]
+paste.filter_factory = {module}:auth_factory
+auth_url = http://keystone:5000/v3
+connection = mysql+pymysql://myservice:hunter2@127.0.0.1/db
+service_token = tok-123
+Secret_Key = abc
+log_file = %(here)s/auth.log
+
+[filter:sizelimit]
+use = egg:fakepaste#sizelimit
+max_request_body_size = 1024
+
+[app:api_v1]
+use = egg:fakepaste#api_v1
+
+[app:versions]
+paste.app_factory = {module}:versions
+"""
+
+
+@pytest.fixture
+def paste_ini(site, tmp_path):
+    mod = site.module("def auth_factory(g, **l): pass\ndef versions(g, **l): pass\n")
+    site.dist(
+        "fakepaste",
+        "0.3",
+        {
+            "paste.filter_factory": {"request_id": "fakemw.rid:factory"},
+            "paste.app_factory": {"api_v1": "fakeapp.v1:factory"},
+        },
+    )
+    path = tmp_path / "api-paste.ini"
+    path.write_text(PASTE_INI.format(module=mod))
+    return path, mod
+
+
+def test_pipeline_prints_filters_in_order_with_their_factories(capsys, paste_ini):
+    path, mod = paste_ini
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert (code, err) == (0, "")
+    lines = [line.strip() for line in out.splitlines()]
+    apiv1 = lines[lines.index("[pipeline:apiv1]") : lines.index("[pipeline:public]")]
+    steps = [line for line in apiv1 if line[:2] in ("1.", "2.", "3.") or line.startswith("app ")]
+    assert steps == [
+        "1. filter request_id",
+        "2. filter authtoken",
+        "3. filter sizelimit",
+        "app api_v1",
+    ]
+    assert "use = egg:fakepaste#request_id -> fakemw.rid:factory" in apiv1
+    assert f"paste.filter_factory = {mod}:auth_factory" in apiv1
+    assert "max_request_body_size = 1024" in apiv1
+    # not installed: shown as written, without a resolved target
+    assert "use = egg:fakepaste#sizelimit" in apiv1
+    assert "use = egg:fakepaste#api_v1 -> fakeapp.v1:factory" in apiv1
+    assert f"log_file = {path.parent}/auth.log" in apiv1
+    # [DEFAULT] values are not repeated under every filter
+    assert not any(line.startswith("debug") for line in apiv1)
+    public = lines[lines.index("[pipeline:public]") :]
+    assert public[1:3] == ["1. filter egg:fakepaste#request_id", "-> fakemw.rid:factory"]
+    assert f"paste.app_factory = {mod}:versions" in public
+
+
+def test_pipeline_masks_secrets(capsys, paste_ini):
+    path, _ = paste_ini
+    code, out, _ = run(capsys, "pipeline", str(path))
+    assert code == 0
+    for secret in ("hunter2", "tok-123", "topsecret", "abc\n"):
+        assert secret not in out
+    assert "connection = mysql+pymysql://myservice:***@127.0.0.1/db" in out
+    assert "service_token = ***" in out
+    assert "Secret_Key = ***" in out
+    assert "auth_url = http://keystone:5000/v3" in out
+
+
+def test_pipeline_missing_file(capsys, tmp_path):
+    missing = tmp_path / "nope.ini"
+    code, out, err = run(capsys, "pipeline", str(missing))
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, f"{missing}: no such file")
+
+
+def test_pipeline_malformed_file(capsys, tmp_path):
+    path = tmp_path / "bad.ini"
+    path.write_text("pipeline = a b\n")
+    code, _, err = run(capsys, "pipeline", str(path))
+    assert code == 2
+    assert_one_line_error(err, f"{path}: not a valid ini file")
+
+
+def test_pipeline_names_a_missing_filter_section_and_the_closest(capsys, site, tmp_path):
+    path = tmp_path / "paste.ini"
+    path.write_text(
+        "[pipeline:main]\npipeline = request_ids api\n\n"
+        "[filter:request_id]\nuse = egg:x#request_id\n\n[app:api]\nuse = egg:x#api\n"
+    )
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert code == 1
+    assert "! no section [filter:request_ids] (closest: [filter:request_id])" in out
+    assert_one_line_error(err, f"{path}: 1 problem(s)")
+
+
+def test_pipeline_without_pipeline_sections(capsys, tmp_path):
+    path = tmp_path / "paste.ini"
+    path.write_text("[app:main]\nuse = egg:x#api\n")
+    code, _, err = run(capsys, "pipeline", str(path))
+    assert code == 1
+    assert_one_line_error(err, f"{path}: no [pipeline:...] section")
+
+
+# -- masking -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("password", "x", "***"),
+        ("db_PASSWORD", "x", "***"),
+        ("auth_token", "x", "***"),
+        ("client_secret", "x", "***"),
+        ("url", "amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
+        ("url", "postgresql://postgres@127.0.0.1/test", "postgresql://postgres@127.0.0.1/test"),
+        ("url", "http://host:8080/path", "http://host:8080/path"),
+        ("urls", "a://u:p@h b://v:q@i", "a://u:***@h b://v:***@i"),
+        ("name", "plain", "plain"),
+    ],
+)
+def test_mask_value(key, value, shown):
+    assert cli.mask_value(key, value) == shown
+
+
+def test_list_no_load_does_not_import(capsys, site):
+    mod = site.module("raise RuntimeError('imported')\n")
+    site.dist("lazydist", "1.0", {"fake.lazy": {"p": f"{mod}:X"}})
+    code, out, _ = run(capsys, "list", "fake.lazy", "--no-load", "--json")
+    assert code == 0
+    (plugin,) = json.loads(out)["namespaces"][0]["plugins"]
+    assert (plugin["loads"], plugin["error"]) == (None, None)
+    assert mod not in sys.modules
+
+
+def test_output_printed_by_a_plugin_import_does_not_corrupt_json(capsys, site):
+    mod = site.module("print('hello from import')\nclass X:\n    pass\n")
+    site.dist("chatty", "1.0", {"fake.chatty": {"p": f"{mod}:X"}})
+    code, out, _ = run(capsys, "list", "fake.chatty", "--json")
+    assert code == 0
+    assert json.loads(out)["namespaces"][0]["plugins"][0]["loads"] is True
