@@ -1,0 +1,444 @@
+"""Entry-point discovery: an index of every entry point on ``sys.path``, never stale.
+
+Contract
+--------
+* :func:`get_entry_points` returns the entry points of one namespace (group) in a
+  **deterministic order**: ``sys.path`` order first, then distribution name
+  (normalized, case-insensitive), then entry-point name.  A distribution that appears
+  in two ``sys.path`` entries counts once, the first one wins (as in
+  ``importlib.metadata``).
+* Each returned :class:`EntryPoint` is an ``importlib_metadata.EntryPoint`` whose
+  ``dist`` is a :class:`DistributionInfo` (``name``, ``version``, ``path``), also when
+  the index was read from the on-disk cache.
+* The index is cached on disk, one JSON file per ``sys.path`` list, in
+  ``$MYSERVICE_PLUGIN_CACHE_DIR`` or ``$XDG_CACHE_HOME/myservice-plugins`` (default
+  ``~/.cache/myservice-plugins``); ``MYSERVICE_PLUGIN_CACHE=off`` disables it.  At most
+  :data:`MAX_CACHE_FILES` files are kept (newest first).  A cache that cannot be read or
+  written is ignored (logged at DEBUG) and the index is built by a scan.
+* Freshness: the index records ``(inode, size, st_mtime_ns, st_ctime_ns)`` of every
+  ``sys.path`` directory, and of every ``*.dist-info``/``*.egg-info`` ``entry_points.txt``
+  (or its absence), plus ``PKG-INFO`` of egg-info directories.  Installing, upgrading or
+  removing a distribution changes the ``sys.path`` directory; editing
+  ``entry_points.txt`` in place changes the file.  Because file-system timestamps are
+  coarse (a few ms), an entry whose timestamp is within :data:`RACY_WINDOW_NS` of the
+  moment it was recorded is not trusted ("racy", as in git's index): the index is then
+  rebuilt, so a change made in the same clock tick is never missed.
+* An in-process memo, validated by the same ``stat`` calls (no directory listing, no
+  file reads), makes warm look-ups cost one ``stat`` per ``sys.path`` entry and per
+  distribution.
+
+The memo is process-wide on purpose (discovery happens on every manager construction);
+:func:`clear_memo` resets it for tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import importlib_metadata
+
+LOG = logging.getLogger(__name__)
+
+#: Entries whose timestamp is this close to the moment they were recorded are re-checked.
+RACY_WINDOW_NS = 2_000_000_000
+#: At most this many cache files (one per distinct ``sys.path``) are kept.
+MAX_CACHE_FILES = 16
+#: Bumped whenever the on-disk format changes.
+CACHE_FORMAT = 1
+
+_CACHE_DIR_ENV = "MYSERVICE_PLUGIN_CACHE_DIR"
+_CACHE_SWITCH_ENV = "MYSERVICE_PLUGIN_CACHE"
+_OFF_VALUES = frozenset({"off", "0", "false", "no", "disabled"})
+_MEMO_SIZE = 8
+
+_Stat = tuple[int, int, int, int] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionInfo:
+    """The distribution behind an entry point: ``name``, ``version`` and its metadata dir."""
+
+    name: str
+    version: str
+    path: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class EntryPoint(importlib_metadata.EntryPoint):
+    """An ``importlib_metadata.EntryPoint`` that always carries its ``dist``."""
+
+    def __init__(
+        self, name: str, value: str, group: str, dist: DistributionInfo | None = None
+    ) -> None:
+        super().__init__(name, value, group)
+        # importlib_metadata's EntryPoint is read-only; it stores its fields in vars().
+        vars(self).update(dist=dist)
+
+
+@dataclasses.dataclass
+class _Index:
+    """One scan of ``sys.path``: distributions, entry points and the stats proving freshness."""
+
+    dists: list[DistributionInfo]
+    # group -> [(name, value, dist index)], already in the documented order
+    groups: dict[str, list[tuple[str, str, int]]]
+    # (path, stat) pairs; the index is fresh while every stat is unchanged and settled
+    fingerprint: list[tuple[str, _Stat]]
+    scanned_ns: int
+    built: dict[str, tuple[EntryPoint, ...]] = dataclasses.field(default_factory=dict)
+
+    def entry_points(self, group: str) -> tuple[EntryPoint, ...]:
+        eps = self.built.get(group)
+        if eps is None:
+            eps = tuple(
+                EntryPoint(name, value, group, self.dists[idx])
+                for name, value, idx in self.groups.get(group, ())
+            )
+            self.built[group] = eps
+        return eps
+
+
+def _stat(path: str) -> _Stat:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _is_fresh(fingerprint: Iterable[tuple[str, _Stat]], scanned_ns: int) -> bool:
+    """True when every recorded stat is unchanged and was already settled when recorded."""
+    limit = scanned_ns - RACY_WINDOW_NS
+    for path, recorded in fingerprint:
+        current = _stat(path)
+        if current != recorded:
+            return False
+        if current is not None and max(current[2], current[3]) > limit:
+            return False
+    return True
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _read_headers(path: str) -> dict[str, str]:
+    """Name and Version from a METADATA/PKG-INFO file (only the header block is read)."""
+    found: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.strip():
+                    break
+                key, sep, value = line.partition(":")
+                if sep and key in ("Name", "Version") and key not in found:
+                    found[key] = value.strip()
+                    if len(found) == 2:
+                        break
+    except OSError:
+        pass
+    return found
+
+
+def parse_entry_points_txt(text: str, source: str = "<string>") -> list[tuple[str, str, str]]:
+    """Parse ``entry_points.txt`` into ``(group, name, value)`` triples, in file order.
+
+    A malformed line (outside a ``[group]`` section, or without ``=``, or with an empty
+    name or value) is skipped and logged at WARNING with the file and line number; the
+    rest of the file is still used.
+    """
+    result: list[tuple[str, str, str]] = []
+    group: str | None = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            if not line.endswith("]") or not line[1:-1].strip():
+                LOG.warning(
+                    "%s:%d: malformed section header %r, expected '[group.name]'; "
+                    "entries up to the next valid section are ignored",
+                    source, lineno, line,
+                )
+                group = None
+                continue
+            group = line[1:-1].strip()
+            continue
+        name, sep, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if group is None or not sep or not name or not value:
+            where = "outside any [group] section" if group is None else f"in [{group}]"
+            LOG.warning(
+                "%s:%d: malformed entry point %r %s, expected 'name = module:attr'; skipped",
+                source, lineno, line, where,
+            )
+            continue
+        result.append((group, name, value))
+    return result
+
+
+def _dist_dirs(location: str) -> list[str]:
+    try:
+        names = os.listdir(location)
+    except OSError:
+        return []
+    return [n for n in names if n.endswith((".dist-info", ".egg-info"))]
+
+
+def _scan(paths: Sequence[str]) -> _Index:
+    """Build the index by reading every distribution's metadata on ``paths``."""
+    scanned_ns = time.time_ns()
+    fingerprint: list[tuple[str, _Stat]] = []
+    dists: list[DistributionInfo] = []
+    groups: dict[str, list[tuple[str, str, int, str]]] = {}
+    seen: set[str] = set()
+    for location in paths:
+        fingerprint.append((location, _stat(location)))
+        found: list[tuple[str, DistributionInfo, str]] = []
+        for dirname in _dist_dirs(location):
+            dist_dir = os.path.join(location, dirname)
+            if not os.path.isdir(dist_dir):
+                continue
+            egg = dirname.endswith(".egg-info")
+            meta_file = os.path.join(dist_dir, "PKG-INFO" if egg else "METADATA")
+            ep_file = os.path.join(dist_dir, "entry_points.txt")
+            # Stat before reading, so a concurrent edit shows up as a newer stat.
+            fingerprint.append((ep_file, _stat(ep_file)))
+            if egg:
+                fingerprint.append((meta_file, _stat(meta_file)))
+            headers = _read_headers(meta_file)
+            stem = dirname.rsplit(".", 1)[0]
+            fallback_name, _, fallback_version = stem.partition("-")
+            name = headers.get("Name") or fallback_name
+            version = headers.get("Version") or fallback_version or "unknown"
+            found.append((_normalize(name), DistributionInfo(name, version, dist_dir), ep_file))
+        for key, dist, ep_file in sorted(found, key=lambda item: (item[0], item[1].path)):
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                with open(ep_file, encoding="utf-8") as fh:
+                    text = fh.read()
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeDecodeError) as err:
+                LOG.warning("cannot read %s (%s); its entry points are ignored", ep_file, err)
+                continue
+            idx = len(dists)
+            dists.append(dist)
+            for group, ep_name, value in parse_entry_points_txt(text, ep_file):
+                groups.setdefault(group, []).append((ep_name, value, idx, key))
+    ordered: dict[str, list[tuple[str, str, int]]] = {}
+    for group in sorted(groups):
+        # Stable sort: sys.path order (dist index grows with it), then dist, then name.
+        entries = sorted(groups[group], key=lambda e: (e[2], e[0]))
+        ordered[group] = [(n, v, i) for n, v, i, _ in entries]
+    return _Index(dists, ordered, fingerprint, scanned_ns)
+
+
+# -- on-disk cache ---------------------------------------------------------------------
+
+
+def _cache_dir() -> Path | None:
+    if os.environ.get(_CACHE_SWITCH_ENV, "").strip().lower() in _OFF_VALUES:
+        return None
+    explicit = os.environ.get(_CACHE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "myservice-plugins"
+
+
+def _paths() -> tuple[str, ...]:
+    cwd = None
+    result = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        if not entry:
+            cwd = cwd or os.getcwd()
+            entry = cwd
+        result.append(entry)
+    return tuple(result)
+
+
+def _cache_key(paths: Sequence[str]) -> str:
+    payload = json.dumps([CACHE_FORMAT, sys.version, list(paths)])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def cache_path() -> Path | None:
+    """The cache file used for the current ``sys.path``, or None when caching is off."""
+    directory = _cache_dir()
+    if directory is None:
+        return None
+    return directory / f"{_cache_key(_paths())}.json"
+
+
+def _load_cache(path: Path, paths: Sequence[str]) -> _Index | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if data.get("format") != CACHE_FORMAT or data.get("sys_path") != list(paths):
+            LOG.debug("plugin cache %s is for another format or sys.path; rescanning", path)
+            return None
+        dists = [DistributionInfo(str(n), str(v), str(p)) for n, v, p in data["dists"]]
+        groups = {
+            str(g): [(str(n), str(v), int(i)) for n, v, i in entries]
+            for g, entries in data["groups"].items()
+        }
+        fingerprint: list[tuple[str, _Stat]] = [
+            (str(p), tuple(int(x) for x in s) if s is not None else None)  # type: ignore[misc]
+            for p, s in data["fingerprint"]
+        ]
+        index = _Index(dists, groups, fingerprint, int(data["scanned_ns"]))
+        for entries in groups.values():
+            for _name, _value, idx in entries:
+                dists[idx]  # noqa: B018 - validates the index points at a known dist
+    except FileNotFoundError:
+        LOG.debug("no plugin cache at %s; scanning", path)
+        return None
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        LOG.debug("unusable plugin cache %s (%s); scanning", path, err)
+        return None
+    return index
+
+
+def _write_cache(path: Path, paths: Sequence[str], index: _Index) -> None:
+    data: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "sys_path": list(paths),
+        "scanned_ns": index.scanned_ns,
+        "dists": [[d.name, d.version, d.path] for d in index.dists],
+        "groups": {g: [list(e) for e in entries] for g, entries in index.groups.items()},
+        "fingerprint": [[p, list(s) if s is not None else None] for p, s in index.fingerprint],
+    }
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+        os.replace(tmp_name, path)
+        tmp_name = None
+        LOG.debug("wrote plugin cache %s", path)
+    except OSError as err:
+        LOG.debug("cannot write plugin cache %s (%s); continuing without it", path, err)
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+    _prune(path.parent, keep=path)
+
+
+def _prune(directory: Path, keep: Path) -> None:
+    """Keep the :data:`MAX_CACHE_FILES` newest cache files (``keep`` always survives)."""
+    try:
+        files = []
+        for entry in os.scandir(directory):
+            if entry.name.endswith(".json") and entry.is_file():
+                files.append((entry.stat().st_mtime_ns, entry.path))
+    except OSError as err:
+        LOG.debug("cannot list plugin cache dir %s (%s)", directory, err)
+        return
+    files.sort(reverse=True)
+    for _mtime, name in files[MAX_CACHE_FILES:]:
+        if name == str(keep):
+            continue
+        try:
+            os.unlink(name)
+            LOG.debug("pruned old plugin cache %s", name)
+        except OSError as err:
+            LOG.debug("cannot prune plugin cache %s (%s)", name, err)
+
+
+# -- the memo and the public helpers -----------------------------------------------------
+
+
+class _Memo:
+    """Recently used indexes, keyed by ``sys.path``; each validated before use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, ...], _Index] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def index(self) -> _Index:
+        paths = _paths()
+        with self._lock:
+            cached = self._entries.get(paths)
+        if cached is not None and _is_fresh(cached.fingerprint, cached.scanned_ns):
+            return cached
+        index = self._load(paths)
+        with self._lock:
+            self._entries.pop(paths, None)
+            self._entries[paths] = index
+            while len(self._entries) > _MEMO_SIZE:
+                self._entries.pop(next(iter(self._entries)))
+        return index
+
+    @staticmethod
+    def _load(paths: tuple[str, ...]) -> _Index:
+        directory = _cache_dir()
+        path = directory / f"{_cache_key(paths)}.json" if directory is not None else None
+        if path is not None:
+            index = _load_cache(path, paths)
+            if index is not None and _is_fresh(index.fingerprint, index.scanned_ns):
+                LOG.debug("plugin cache hit %s", path)
+                return index
+            if index is not None:
+                LOG.debug("plugin cache %s is stale; rescanning", path)
+        index = _scan(paths)
+        # A scan containing racy entries would be rejected on read; don't write it.
+        if path is not None and _is_fresh(index.fingerprint, index.scanned_ns):
+            _write_cache(path, paths, index)
+        return index
+
+
+_MEMO = _Memo()
+
+
+def clear_memo() -> None:
+    """Forget the in-process index (the next look-up reads the disk cache or scans)."""
+    _MEMO.clear()
+
+
+def get_entry_points(namespace: str) -> list[EntryPoint]:
+    """Entry points of ``namespace`` in the documented order (see the module docstring).
+
+    Raises TypeError when ``namespace`` is not a string.
+    """
+    if not isinstance(namespace, str):
+        raise TypeError(
+            f"plugin namespace must be a string like 'myservice.storage', "
+            f"got {type(namespace).__name__} {namespace!r}"
+        )
+    return list(_MEMO.index().entry_points(namespace))
+
+
+def namespaces() -> list[str]:
+    """Every entry-point group found on ``sys.path``, sorted."""
+    return sorted(_MEMO.index().groups)
+
+
+def distributions() -> list[DistributionInfo]:
+    """Every distribution that declares entry points, in discovery order."""
+    return list(_MEMO.index().dists)
