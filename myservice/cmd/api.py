@@ -1,0 +1,309 @@
+"""``myservice-api``: serve the application of a Paste Deploy ini file with waitress.
+
+Usage::
+
+    myservice-api [--reload] [--host H] [--port P] [PATH_TO_INI]
+
+* ``PATH_TO_INI`` defaults to ``etc/api-paste.ini``.
+* The ini file's logging sections (``[loggers]``...) are applied first, as ``paster serve``
+  does; the application ``main`` is built by Paste Deploy; the server is ``[server:main]``
+  of the same file (waitress, with its options), ``--host``/``--port`` overriding its
+  ``host``/``port``.  Without a ``[server:main]`` section waitress serves on
+  127.0.0.1:8790.  PasteScript is not needed.
+* ``--reload`` (development): a parent process runs the server in a child process and
+  restarts it when a ``.py`` file of the ``myservice`` package, the ini file or the service
+  configuration file it names changes (mtimes polled every second).  If the first child
+  fails, the parent exits with its status; after a restart a failing child is restarted on
+  the next change.
+* Start-up errors (a missing ini file, an unknown filter, a bad configuration value, an
+  unknown storage driver, a port in use) are printed as one line on stderr, exit status 2,
+  no traceback.  SIGTERM and SIGINT stop the server (exit status 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import logging
+import logging.config
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from myservice.conf import ConfigError
+
+LOG = logging.getLogger(__name__)
+PROG = "myservice-api"
+DEFAULT_INI = "etc/api-paste.ini"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8790
+#: seconds between two scans of the watched files in --reload mode
+POLL_INTERVAL = 1.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Serve myservice from a Paste Deploy ini file with waitress."
+    )
+    parser.add_argument(
+        "ini",
+        nargs="?",
+        default=DEFAULT_INI,
+        metavar="PATH_TO_INI",
+        help="Paste Deploy file (default: %(default)s)",
+    )
+    parser.add_argument("--host", help="address to listen on (default: [server:main] host)")
+    parser.add_argument(
+        "--port", type=_port, help="port to listen on (default: [server:main] port, 8790)"
+    )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the server when a myservice .py file, the ini or the config file changes",
+    )
+    return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``myservice-api``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    ini = Path(args.ini).resolve()
+    if args.reload:
+        child_argv = [a for a in argv if a != "--reload"]
+        return Reloader(child_argv, ini).run()
+    try:
+        if not ini.is_file():
+            raise ConfigError(f"{ini}: paste deploy file not found")
+        configure_logging(ini)
+        from myservice.wsgi.loader import load_app
+
+        app = load_app(ini)
+        try:
+            server = make_server(app, ini, args.host, args.port)
+        except BaseException:
+            _close(app)
+            raise
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        server()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _close(app)
+    return 0
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _close(app: Any) -> None:
+    close = getattr(app, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            LOG.warning("closing the application failed", exc_info=True)
+
+
+def configure_logging(ini: Path) -> None:
+    """Apply the logging sections of ``ini`` (if it has ``[loggers]``) like ``paster serve``;
+    otherwise log INFO and up to stderr."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(ini, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ini}: not a valid INI file: {' '.join(str(exc).split())}") from None
+    if not parser.has_section("loggers"):
+        logging.basicConfig(level=logging.INFO)
+        return
+    try:
+        logging.config.fileConfig(
+            str(ini),
+            defaults={"__file__": str(ini), "here": str(ini.parent)},
+            disable_existing_loggers=False,
+        )
+    except (KeyError, ValueError, TypeError, ImportError, AttributeError, SyntaxError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{ini}: logging sections: {type(exc).__name__}: {detail}") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"{ini}: logging sections: {' '.join(str(exc).split())}") from None
+
+
+def make_server(
+    app: Any, ini: Path, host: str | None = None, port: int | None = None
+) -> Callable[[], Any]:
+    """A callable that serves ``app`` until interrupted, per ``[server:main]`` of ``ini``.
+
+    waitress servers are created (socket bound, options validated) here, so a bad option or
+    a port in use is a :class:`ConfigError`; another server entry point is called as Paste
+    Deploy would.
+    """
+    from paste.deploy.loadwsgi import SERVER, loadcontext
+
+    try:
+        context = loadcontext(SERVER, f"config:{ini}", name="main")
+    except LookupError:
+        context = None
+    origin = f"{ini} [server:main]"
+    if context is None:
+        settings: dict[str, Any] = {"host": DEFAULT_HOST, "port": str(DEFAULT_PORT)}
+        is_waitress = True
+    else:
+        settings = dict(context.local_conf)
+        is_waitress = getattr(context.object, "__module__", "").startswith("waitress")
+    if host is not None:
+        settings["host"] = host
+    if port is not None:
+        settings["port"] = str(port)
+
+    if not is_waitress:
+        context.local_conf.clear()
+        context.local_conf.update(settings)
+        runner = context.create()
+        return lambda: runner(app)
+
+    import waitress
+    from waitress.adjustments import Adjustments
+
+    try:
+        Adjustments(**settings)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{origin}: {' '.join(str(exc).split())}") from None
+    try:
+        server = waitress.create_server(app, **settings)
+    except OSError as exc:
+        where = f"{settings.get('host', DEFAULT_HOST)}:{settings.get('port', DEFAULT_PORT)}"
+        raise ConfigError(f"{origin}: cannot listen on {where}: {exc.strerror or exc}") from None
+
+    def serve() -> None:
+        server.print_listen("Serving on http://{}:{}")
+        try:
+            server.run()
+        finally:
+            server.close()
+
+    return serve
+
+
+# -- --reload ------------------------------------------------------------------------------
+
+
+class Reloader:
+    """Run ``myservice-api CHILD_ARGV`` in a child process; restart it when a watched file
+    changes.  Watched: every ``.py`` file of the ``myservice`` package, ``ini``, and the
+    ``[DEFAULT] config_file`` it names."""
+
+    def __init__(self, child_argv: Sequence[str], ini: Path, interval: float = POLL_INTERVAL):
+        self.child_argv = list(child_argv)
+        self.ini = ini
+        self.interval = interval
+        self._stop = False
+
+    def watched(self) -> Iterator[Path]:
+        import myservice
+
+        yield from Path(myservice.__file__).resolve().parent.rglob("*.py")
+        yield self.ini
+        config_file = _config_file_of(self.ini)
+        if config_file is not None:
+            yield config_file
+
+    def snapshot(self) -> dict[Path, int]:
+        stamps: dict[Path, int] = {}
+        for path in self.watched():
+            try:
+                stamps[path] = path.stat().st_mtime_ns
+            except OSError:
+                stamps[path] = -1
+        return stamps
+
+    def _spawn(self) -> subprocess.Popen:
+        command = [sys.executable, "-m", "myservice.cmd.api", *self.child_argv]
+        return subprocess.Popen(command)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop = True
+
+    def run(self) -> int:
+        handlers = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        child: subprocess.Popen | None = None
+        try:
+            stamps = self.snapshot()
+            child = self._spawn()
+            first = True
+            while not self._stop:
+                time.sleep(self.interval)
+                current = self.snapshot()
+                changed = [p for p in current if current[p] != stamps.get(p)]
+                changed += [p for p in stamps if p not in current]
+                if changed:
+                    stamps = current
+                    print(f"{PROG}: {changed[0]} changed; restarting", file=sys.stderr)
+                    _stop_child(child)
+                    child = self._spawn()
+                    first = False
+                    continue
+                if child is not None and child.poll() is not None:
+                    if first:
+                        return child.returncode
+                    print(
+                        f"{PROG}: the server exited with status {child.returncode}; "
+                        "waiting for a change to restart it",
+                        file=sys.stderr,
+                    )
+                    child = None
+            return 0
+        finally:
+            if child is not None:
+                _stop_child(child)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+
+def _stop_child(child: subprocess.Popen, grace: float = 10.0) -> None:
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _config_file_of(ini: Path) -> Path | None:
+    parser = configparser.ConfigParser(
+        defaults={"here": str(ini.parent), "__file__": str(ini)}, strict=False
+    )
+    try:
+        parser.read(ini, encoding="utf-8")
+        value = parser.get("DEFAULT", "config_file", fallback=None)
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return Path(value).resolve() if value else None
+
+
+if __name__ == "__main__":  # the child process of --reload
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Build the application from a Paste Deploy ini file, with start-up errors an operator can act on.
+
+:func:`load_app` wraps :func:`paste.deploy.loadapp` for tests and ``myservice-api``.
+:func:`explain` turns what Paste Deploy raises for a broken ini file (``LookupError`` for an
+unknown ``egg:myservice#NAME`` or a pipeline naming a missing section, an uninstalled
+distribution, ...) into one :class:`~myservice.conf.ConfigError` line naming the ini file,
+the section, the names that exist and the closest one.  The urlmap composite calls it where
+it loads its sub-applications, :func:`load_app` for anything raised outside the composite.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import importlib_metadata
+from paste.deploy import loadapp
+
+from myservice.conf import ConfigError
+
+LOG = logging.getLogger(__name__)
+
+#: entry-point group of the filters an ini file may name
+MIDDLEWARE_NAMESPACE = "myservice.middleware"
+
+_EGG_NOT_FOUND = re.compile(
+    r"Entry point '(?P<name>[^']*)' not found in egg '(?P<egg>[^']*)'"
+    r" \(protocols: (?P<protos>[^;)]*)"
+)
+_NO_SECTION = re.compile(
+    r"No section '(?P<name>[^']*)' \(prefixed by (?P<prefixes>.*?)\) found in config"
+)
+_FILTER_PROTOCOLS = ("paste.filter_factory", "paste.filter_app_factory")
+_APP_PROTOCOLS = ("paste.app_factory", "paste.composite_factory")
+
+
+def load_app(
+    ini_path: str | os.PathLike[str],
+    name: str = "main",
+    global_conf: Mapping[str, Any] | None = None,
+) -> Any:
+    """The WSGI application ``name`` of the Paste Deploy file ``ini_path``.
+
+    ``global_conf`` entries override ``[DEFAULT]`` for every factory (e.g.
+    ``{"config_file": "/tmp/x/myservice.conf"}``).  Raises :class:`ConfigError` (one line,
+    naming the file) for a missing ini file and for every error :func:`explain` knows.
+    """
+    path = Path(ini_path).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{path}: paste deploy file not found")
+    try:
+        return loadapp(f"config:{path}", name=name, global_conf=dict(global_conf or {}))
+    except ConfigError:
+        raise
+    except (LookupError, ImportError, configparser.Error) as exc:
+        raise explain(exc, str(path)) from None
+
+
+def explain(exc: BaseException, ini_path: str) -> ConfigError:
+    """A :class:`ConfigError` for ``exc`` raised by Paste Deploy while loading ``ini_path``.
+
+    Never raises; unknown errors keep their own (one-line) message prefixed by the file.
+    """
+    if isinstance(exc, ConfigError):
+        return exc
+    text = _one_line(exc)
+    parser = _read_ini(ini_path)
+    match = _EGG_NOT_FOUND.search(text)
+    if match:
+        return _unknown_entry_point(
+            ini_path, parser, match["name"], match["egg"], match["protos"]
+        )
+    match = _NO_SECTION.search(text)
+    if match:
+        return _missing_section(ini_path, parser, match["name"], match["prefixes"])
+    if isinstance(exc, importlib_metadata.PackageNotFoundError):
+        dist = exc.args[0] if exc.args else text
+        sections = _sections_using(parser, lambda use: use.startswith(f"egg:{dist}"))
+        where = f" [{sections[0]}]" if sections else ""
+        return ConfigError(
+            f"{ini_path}{where}: distribution {dist!r} is not installed "
+            f"(pip install it, or fix the 'use = egg:{dist}#...' line)"
+        )
+    return ConfigError(f"{ini_path}: cannot build the application: {text}")
+
+
+def _unknown_entry_point(
+    ini_path: str, parser: configparser.RawConfigParser | None, name: str, egg: str, protos: str
+) -> ConfigError:
+    use = f"egg:{egg}#{name}"
+    sections = _sections_using(parser, lambda value: value == use)
+    where = f" [{sections[0]}]" if sections else ""
+    is_filter = any(p.strip() in _FILTER_PROTOCOLS for p in protos.split(","))
+    if is_filter and _normal(egg) == "myservice":
+        known = _entry_point_names(MIDDLEWARE_NAMESPACE)
+        kind = f"filter {name!r} in namespace {MIDDLEWARE_NAMESPACE}"
+        direct = set(_entry_point_names(*_FILTER_PROTOCOLS, dist=egg))
+        close = difflib.get_close_matches(name, known, n=1)
+        if close and close[0] not in direct:
+            # a third-party filter: reachable only through the plugin filter
+            hint = (
+                f"; did you mean {close[0]!r}? (a third-party filter: "
+                f"use = egg:myservice#plugin and plugin = {close[0]})"
+            )
+        else:
+            hint = _hint(name, known)
+    else:
+        groups = _FILTER_PROTOCOLS if is_filter else _APP_PROTOCOLS
+        known = _entry_point_names(*groups, dist=egg)
+        kind = f"{'filter' if is_filter else 'application'} {name!r} in {egg!r}"
+        hint = _hint(name, known)
+    return ConfigError(
+        f"{ini_path}{where}: use = {use}: no {kind}{hint} (known: {', '.join(known) or 'none'})"
+    )
+
+
+def _missing_section(
+    ini_path: str, parser: configparser.RawConfigParser | None, name: str, prefixes: str
+) -> ConfigError:
+    wanted = [p.strip().strip("'\"") for p in prefixes.split(" or ")]
+    known: list[str] = []
+    referrers: list[str] = []
+    if parser is not None:
+        for section in parser.sections():
+            prefix, _, rest = section.partition(":")
+            if prefix in wanted and rest:
+                known.append(rest.strip())
+            if section.startswith("pipeline:") and parser.has_option(section, "pipeline"):
+                if name in parser.get(section, "pipeline", raw=True).split():
+                    referrers.append(section)
+            elif section.startswith(("composite:", "composit:")):
+                values = [v.strip() for _, v in parser.items(section, raw=True)]
+                if name in values:
+                    referrers.append(section)
+    kind = "filter" if "filter" in wanted else "application"
+    where = f" [{referrers[0]}]" if referrers else ""
+    return ConfigError(
+        f"{ini_path}{where}: {kind} {name!r} has no [{wanted[0]}:{name}] section"
+        f"{_hint(name, known)} (defined: {', '.join(sorted(known)) or 'none'})"
+    )
+
+
+def _sections_using(parser: configparser.RawConfigParser | None, test) -> list[str]:
+    if parser is None:
+        return []
+    found = []
+    for section in parser.sections():
+        if parser.has_option(section, "use"):
+            value = parser.get(section, "use", raw=True).strip()
+            if test(value):
+                found.append(section)
+    return found
+
+
+def _read_ini(ini_path: str) -> configparser.RawConfigParser | None:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.optionxform = str  # keys such as "/v1" and "use" as written
+    try:
+        with open(ini_path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        LOG.debug("cannot re-read %s to explain a start-up error", ini_path, exc_info=True)
+        return None
+    return parser
+
+
+def _entry_point_names(*groups: str, dist: str | None = None) -> list[str]:
+    names: set[str] = set()
+    for group in groups:
+        for ep in importlib_metadata.entry_points(group=group):
+            if dist is None or (ep.dist is not None and _normal(ep.dist.name) == _normal(dist)):
+                names.add(ep.name)
+    return sorted(names)
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
