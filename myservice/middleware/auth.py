@@ -1,0 +1,173 @@
+"""``auth``: token authentication, the keystonemiddleware way.
+
+The token comes in ``X-Auth-Token`` (or ``Authorization: Bearer <token>``) and is checked
+against the token store (:mod:`myservice.tokens`, file ``[auth] token_file``, managed with
+``myservice-manage token``).
+
+* Missing, unknown, wrong, expired or revoked token: ``401`` in the error envelope with
+  ``WWW-Authenticate: Token realm="<[auth] www_authenticate_realm>"``.  The answer is the same
+  in every case: it says nothing about which tokens exist.
+* Valid token: the identity headers a client may have sent (``X-Identity-Status``,
+  ``X-User-Id``, ``X-Project-Id``, ``X-Roles``, ``X-Service-*`` and the other headers
+  keystonemiddleware owns) are removed, and ``HTTP_X_IDENTITY_STATUS=Confirmed``,
+  ``HTTP_X_USER_ID``, ``HTTP_X_PROJECT_ID`` and ``HTTP_X_ROLES`` (comma-separated) are set --
+  what keystonemiddleware's ``auth_token`` sets, so it can replace this filter.
+
+Authorisation (which role may do what) is the API policy layer's job, not this filter's.
+
+The file is read at start-up and re-read when it changes; the filter looks at it (one
+``stat``) at most once per :data:`RELOAD_INTERVAL` seconds, not per request.  A missing file
+means no tokens (every request gets 401) and one WARNING at start-up saying how to create one.
+Tokens never appear in log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from myservice import tokens as token_store
+from myservice.conf import ConfigError
+from myservice.middleware._common import service_config
+from myservice.wsgi import faults
+
+LOG = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+
+SECTION = "auth"
+#: seconds between two checks of the token file for changes
+RELOAD_INTERVAL = 1.0
+
+UNAUTHORIZED_DETAIL = "Authentication required: send a valid token in the X-Auth-Token header."
+
+#: identity headers only the auth filter may set (keystonemiddleware's list); as environ keys
+_IDENTITY_KEYS = frozenset(
+    "HTTP_X_" + name.upper().replace("-", "_")
+    for name in (
+        "Identity-Status",
+        "Domain-Id",
+        "Domain-Name",
+        "Project-Id",
+        "Project-Name",
+        "Project-Domain-Id",
+        "Project-Domain-Name",
+        "User-Id",
+        "User-Name",
+        "User-Domain-Id",
+        "User-Domain-Name",
+        "Roles",
+        "Is-Admin-Project",
+        "System-Scope",
+        "Tenant-Id",
+        "Tenant-Name",
+        "Tenant",
+        "User",
+        "Role",
+        "Service-Catalog",
+    )
+)
+_SERVICE_PREFIX = "HTTP_X_SERVICE_"
+
+
+class TokenAuth:
+    """The filter; see the module docstring.
+
+    ``store`` is the :class:`~myservice.tokens.TokenStore`; ``clock`` returns monotonic
+    seconds (tests pass a fake one to skip the reload interval)."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        store: token_store.TokenStore,
+        realm: str,
+        *,
+        reload_interval: float = RELOAD_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.reload_interval = reload_interval
+        self._clock = clock
+        self._challenge = [("WWW-Authenticate", f'Token realm="{realm}"')]
+        self._lock = threading.Lock()
+        stamp = store.stamp()
+        self._records: Mapping[str, token_store.TokenRecord] = store.load() if stamp else {}
+        self._stamp = stamp
+        self._next_check = clock() + reload_interval
+        if stamp is None:
+            LOG.warning(
+                "Token file %s does not exist: every API request will be answered 401 until a "
+                "token is created with: myservice-manage --config-file <myservice.conf> token "
+                "create --user-id USER --project-id PROJECT --role admin",
+                store.path,
+            )
+        else:
+            LOG.info("Loaded %d token(s) from %s", len(self._records), store.path)
+
+    def _maybe_reload(self, now: float) -> None:
+        if not self._lock.acquire(blocking=False):
+            return  # another thread is at it; use the current records meanwhile
+        try:
+            self._next_check = now + self.reload_interval
+            try:
+                stamp = self.store.stamp()
+                if stamp == self._stamp:
+                    return
+                records = self.store.load() if stamp else {}
+            except token_store.TokenStoreError as exc:
+                LOG.error("Token file not reloaded, keeping the previous tokens: %s", exc)
+                return
+            self._records = records
+            self._stamp = stamp
+            LOG.info("Reloaded %d token(s) from %s", len(records), self.store.path)
+        finally:
+            self._lock.release()
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        now = self._clock()
+        if now >= self._next_check:
+            self._maybe_reload(now)
+        token = environ.get("HTTP_X_AUTH_TOKEN")
+        if not token:
+            auth = environ.get("HTTP_AUTHORIZATION")
+            if auth and auth[:7].lower() == "bearer ":
+                token = auth[7:].strip()
+        record = token_store.verify(self._records, token) if token else None
+        if record is None:
+            LOG.debug("Request %s rejected: no valid token", environ.get(faults.REQUEST_ID_KEY))
+            return faults.respond(
+                environ, start_response, 401, UNAUTHORIZED_DETAIL, headers=self._challenge
+            )
+        for key in [k for k in environ if k[:7] == "HTTP_X_" and _is_identity(k)]:
+            del environ[key]
+        environ["HTTP_X_IDENTITY_STATUS"] = "Confirmed"
+        environ["HTTP_X_USER_ID"] = record.user_id
+        environ["HTTP_X_PROJECT_ID"] = record.project_id
+        environ["HTTP_X_ROLES"] = ",".join(record.roles)
+        return self.app(environ, start_response)
+
+
+def _is_identity(key: str) -> bool:
+    return key in _IDENTITY_KEYS or key.startswith(_SERVICE_PREFIX)
+
+
+def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WSGIApp], Any]:
+    """Paste filter factory; options ``token_file`` and ``www_authenticate_realm``."""
+    cfg = service_config(global_conf, local_conf, SECTION)
+    realm = cfg.auth.www_authenticate_realm
+    if not realm or not realm.isprintable() or '"' in realm or "\\" in realm:
+        raise ConfigError(
+            f"{cfg.source(SECTION, 'www_authenticate_realm')}: [auth] www_authenticate_realm: "
+            f"expected printable text without quotes or backslashes, got {realm!r}"
+        )
+    store = token_store.TokenStore(cfg.auth.token_file)
+    store.load()  # a malformed file stops the start-up here, with a message naming it
+
+    def _filter(app: WSGIApp) -> TokenAuth:
+        return TokenAuth(app, store, realm)
+
+    return _filter
