@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,19 @@ def load_app(
     """The WSGI application ``name`` of the Paste Deploy file ``ini_path``.
 
     ``global_conf`` entries override ``[DEFAULT]`` for every factory (e.g.
-    ``{"config_file": "/tmp/x/myservice.conf"}``).  Raises :class:`ConfigError` (one line,
+    ``{"config_file": "/tmp/x/myservice.conf"}``); their values must be strings, because
+    Paste Deploy also uses them to interpolate the file.  Raises :class:`ConfigError` (one line,
     naming the file) for a missing ini file and for every error :func:`explain` knows.
     """
+    extra = dict(global_conf or {})
+    odd = sorted(k for k, v in extra.items() if not isinstance(v, str))
+    if odd:
+        raise TypeError(f"load_app: global_conf values must be strings, not for {odd}")
     path = Path(ini_path).resolve()
     if not path.is_file():
         raise ConfigError(f"{path}: paste deploy file not found")
     try:
-        return loadapp(f"config:{path}", name=name, global_conf=dict(global_conf or {}))
+        return loadapp(f"config:{path}", name=name, global_conf=extra)
     except ConfigError:
         raise
     except (LookupError, ImportError, configparser.Error) as exc:
@@ -79,7 +85,7 @@ def explain(exc: BaseException, ini_path: str) -> ConfigError:
     match = _NO_SECTION.search(text)
     if match:
         return _missing_section(ini_path, parser, match["name"], match["prefixes"])
-    if isinstance(exc, importlib_metadata.PackageNotFoundError):
+    if isinstance(exc, (importlib_metadata.PackageNotFoundError, PackageNotFoundError)):
         dist = exc.args[0] if exc.args else text
         sections = _sections_using(parser, lambda use: use.startswith(f"egg:{dist}"))
         where = f" [{sections[0]}]" if sections else ""

@@ -1,0 +1,328 @@
+"""The urlmap composite and the loader, with stub applications (no storage, no API).
+
+Stub apps are referenced from a test ini with ``use = call:tests.serving.test_urlmap:...``;
+the filters are the real ``egg:myservice#...`` ones.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import webtest
+
+from myservice import conf
+from myservice.middleware.request_id import is_request_id
+from myservice.wsgi import loader, urlmap
+from myservice.wsgi.faults import REQUEST_ID_HEADER
+
+SEEN: list[dict] = []  # filled by the stub factory, cleared by the fixture
+
+
+def echo_factory(global_conf, **local_conf):
+    """A stub app answering where it was mounted; records what its factory was given."""
+    SEEN.append({"name": local_conf["name"], "global_conf": dict(global_conf)})
+
+    def app(environ, start_response):
+        body = json.dumps(
+            {
+                "app": local_conf["name"],
+                "script_name": environ.get("SCRIPT_NAME", ""),
+                "path_info": environ.get("PATH_INFO", ""),
+            }
+        ).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    return app
+
+
+INI = """\
+[DEFAULT]
+config_file = %(here)s/myservice.conf
+
+[composite:main]
+use = egg:myservice#urlmap
+/ = root
+/v1 = v1
+/v1/special/ = special
+/healthcheck = health
+
+[pipeline:v1]
+pipeline = request_id v1_app
+
+[app:root]
+use = call:tests.serving.test_urlmap:echo_factory
+name = root
+
+[app:v1_app]
+use = call:tests.serving.test_urlmap:echo_factory
+name = v1
+
+[app:special]
+use = call:tests.serving.test_urlmap:echo_factory
+name = special
+
+[app:health]
+use = call:tests.serving.test_urlmap:echo_factory
+name = health
+
+[filter:request_id]
+use = egg:myservice#request_id
+"""
+
+CONF = "[storage]\ndriver = memory\n"
+
+
+@pytest.fixture(autouse=True)
+def _clear_seen():
+    SEEN.clear()
+    yield
+    SEEN.clear()
+
+
+@pytest.fixture
+def site(tmp_path):
+    (tmp_path / "api-paste.ini").write_text(INI, encoding="utf-8")
+    (tmp_path / "myservice.conf").write_text(CONF, encoding="utf-8")
+    return tmp_path
+
+
+def _app(site, ini_text=None, conf_text=None):
+    if ini_text is not None:
+        (site / "api-paste.ini").write_text(ini_text, encoding="utf-8")
+    if conf_text is not None:
+        (site / "myservice.conf").write_text(conf_text, encoding="utf-8")
+    return loader.load_app(site / "api-paste.ini")
+
+
+def test_prefixes_adjust_script_name_and_path_info(site):
+    app = webtest.TestApp(_app(site))
+    assert app.get("/").json == {"app": "root", "script_name": "", "path_info": "/"}
+    assert app.get("/v1/users/42").json == {
+        "app": "v1",
+        "script_name": "/v1",
+        "path_info": "/users/42",
+    }
+    assert app.get("/v1").json["path_info"] == ""
+    # longest prefix first, a trailing slash in the key is ignored
+    assert app.get("/v1/special/x").json == {
+        "app": "special",
+        "script_name": "/v1/special",
+        "path_info": "/x",
+    }
+    assert app.get("/healthcheck").json["app"] == "health"
+
+
+def test_script_name_of_a_mounted_application_is_kept(site):
+    app = webtest.TestApp(_app(site), extra_environ={"SCRIPT_NAME": "/myservice"})
+    got = app.get("/myservice/v1/users").json
+    assert got["script_name"] == "/myservice/v1"
+    assert got["path_info"] == "/users"
+
+
+@pytest.mark.parametrize("path", ["/v10", "/nothing", "/healthcheckx/a", "/x/v1"])
+def test_unknown_top_level_path_is_404_envelope_with_request_id(site, path):
+    app = webtest.TestApp(_app(site))
+    res = app.get(path, status=404)
+    rid = res.headers[REQUEST_ID_HEADER]
+    assert is_request_id(rid)
+    error = res.json["errors"][0]
+    assert error["status"] == 404
+    assert error["code"] == "myservice.not_found"
+    assert error["request_id"] == rid
+    assert path in error["detail"]
+
+
+def test_404_ids_are_fresh_per_request(site):
+    app = webtest.TestApp(_app(site))
+    first = app.get("/nope", status=404).headers[REQUEST_ID_HEADER]
+    second = app.get("/nope", status=404).headers[REQUEST_ID_HEADER]
+    assert first != second
+
+
+def test_head_404_has_no_body(site):
+    res = webtest.TestApp(_app(site)).head("/nope", status=404)
+    assert res.body == b""
+    assert int(res.headers["Content-Length"]) > 0
+
+
+def test_config_and_context_are_built_once_and_shared(site, monkeypatch):
+    from myservice.wsgi import context
+
+    real_build = context.build
+    calls = []
+
+    def counting_build(cfg):
+        calls.append(cfg)
+        return real_build(cfg)
+
+    monkeypatch.setattr(context, "build", counting_build)
+    app = _app(site)
+    assert len(calls) == 1
+    assert sorted(s["name"] for s in SEEN) == ["health", "root", "special", "v1"]
+    configs = {id(s["global_conf"][conf.GLOBAL_CONF_KEY]) for s in SEEN}
+    contexts = {id(s["global_conf"][urlmap.CONTEXT_KEY]) for s in SEEN}
+    assert configs == {id(calls[0])}
+    assert contexts == {id(app.context)}
+    assert calls[0].storage.driver == "memory"
+    app.close()
+
+
+def test_two_applications_share_nothing(site):
+    first = _app(site)
+    seen_first = list(SEEN)
+    SEEN.clear()
+    second = _app(site)
+    assert first.context is not second.context
+    assert first.context.storage is not second.context.storage
+    a = {id(s["global_conf"][conf.GLOBAL_CONF_KEY]) for s in seen_first}
+    b = {id(s["global_conf"][conf.GLOBAL_CONF_KEY]) for s in SEEN}
+    assert a.isdisjoint(b)
+
+
+class _FakeLoader:
+    """What the composite needs of Paste Deploy's loader: get_app(name, global_conf)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def get_app(self, name, global_conf):
+        self.calls.append((name, global_conf))
+        return echo_factory(global_conf, name=name)
+
+
+def test_injected_config_and_context_are_used_as_given(site):
+    cfg = conf.load(site / "myservice.conf")
+    marker = object()
+    fake = _FakeLoader()
+    global_conf = {
+        "__file__": str(site / "api-paste.ini"),
+        conf.GLOBAL_CONF_KEY: cfg,
+        urlmap.CONTEXT_KEY: marker,
+    }
+    app = urlmap.urlmap_factory(fake, global_conf, **{"/": "a", "/b": "b"})
+    assert app.context is marker
+    assert sorted(name for name, _ in fake.calls) == ["a", "b"]
+    for _, passed in fake.calls:
+        assert passed[urlmap.CONTEXT_KEY] is marker
+        assert passed[conf.GLOBAL_CONF_KEY] is cfg
+
+
+def test_load_app_refuses_non_string_global_conf(site):
+    with pytest.raises(TypeError, match="must be strings"):
+        loader.load_app(site / "api-paste.ini", global_conf={"x": object()})
+
+
+def test_global_conf_config_file_overrides_the_ini_default(site, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other") / "other.conf"
+    other.write_text("[DEFAULT]\nstate_path = /tmp/elsewhere\n[storage]\ndriver = memory\n")
+    loader.load_app(site / "api-paste.ini", global_conf={"config_file": str(other)})
+    cfg = SEEN[0]["global_conf"][conf.GLOBAL_CONF_KEY]
+    assert cfg.path == other
+    assert str(cfg.state_path) == "/tmp/elsewhere"
+
+
+# -- start-up errors ------------------------------------------------------------------------
+
+
+def _error(site, ini_text=None, conf_text=None) -> str:
+    with pytest.raises(conf.ConfigError) as info:
+        _app(site, ini_text, conf_text)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "Traceback" not in message
+    return message
+
+
+def test_misspelled_filter_names_file_section_known_names_and_closest(site):
+    ini = INI.replace("use = egg:myservice#request_id", "use = egg:myservice#requst_id")
+    message = _error(site, ini)
+    ini_path = str((site / "api-paste.ini").resolve())
+    assert message.startswith(f"{ini_path} [filter:request_id]: use = egg:myservice#requst_id:")
+    assert "did you mean 'request_id'?" in message
+    assert "namespace myservice.middleware" in message
+    for name in ("auth", "catch_errors", "cors", "sizelimit", "request_id"):
+        assert name in message.split("known: ", 1)[1]
+
+
+def test_pipeline_naming_a_missing_filter_section(site):
+    ini = INI.replace("pipeline = request_id v1_app", "pipeline = requestid v1_app")
+    message = _error(site, ini)
+    assert "[pipeline:v1]" in message
+    assert "filter 'requestid' has no [filter:requestid] section" in message
+    assert "did you mean 'request_id'?" in message
+
+
+def test_composite_naming_a_missing_application(site):
+    ini = INI.replace("/healthcheck = health", "/healthcheck = healt")
+    message = _error(site, ini)
+    assert "[composite:main]" in message
+    assert "application 'healt'" in message
+    assert "did you mean 'health'?" in message
+
+
+def test_unknown_application_entry_point(site):
+    ini = INI + "\n[app:versions]\nuse = egg:myservice#versionz\n"
+    ini = ini.replace("/ = root", "/ = versions")
+    message = _error(site, ini)
+    assert "[app:versions]: use = egg:myservice#versionz: no application 'versionz'" in message
+    assert "did you mean 'versions'?" in message
+
+
+def test_uninstalled_distribution(site):
+    ini = INI.replace("use = egg:myservice#request_id", "use = egg:nosuchdist_xyz#request_id")
+    message = _error(site, ini)
+    assert "[filter:request_id]" in message
+    assert "distribution 'nosuchdist_xyz' is not installed" in message
+
+
+def test_bad_prefix(site):
+    message = _error(site, INI.replace("/v1 = v1", "v1 = v1"))
+    assert "[composite:main]" in message
+    assert "option 'v1': expected a path prefix" in message
+
+
+def test_unknown_storage_driver(site):
+    message = _error(site, conf_text="[storage]\ndriver = sqlit\n")
+    assert str((site / "myservice.conf").resolve()) in message
+    assert "[storage] driver = sqlit: no such storage driver; did you mean 'sqlite'?" in message
+
+
+def test_bad_config_value(site):
+    message = _error(site, conf_text="[storage]\ndriver = memory\npool_size = lots\n")
+    assert "[storage] pool_size: expected an integer, got 'lots'" in message
+
+
+def test_unknown_config_option(site):
+    message = _error(site, conf_text="[storage]\ndriver = memory\npoolsize = 3\n")
+    assert "did you mean 'pool_size'?" in message
+
+
+def test_missing_config_file(site):
+    (site / "myservice.conf").unlink()
+    message = _error(site)
+    assert message == f"{(site / 'myservice.conf').resolve()}: configuration file not found"
+
+
+def test_missing_ini_file(tmp_path):
+    with pytest.raises(conf.ConfigError) as info:
+        loader.load_app(tmp_path / "nope.ini")
+    assert str(info.value) == f"{tmp_path / 'nope.ini'}: paste deploy file not found"
+
+
+def test_explain_leaves_unknown_errors_on_one_line(tmp_path):
+    err = loader.explain(LookupError("something\n  odd"), str(tmp_path / "x.ini"))
+    assert str(err) == f"{tmp_path / 'x.ini'}: cannot build the application: something odd"
+
+
+def test_misspelled_composite_is_explained_by_load_app(site):
+    message = _error(site, INI.replace("egg:myservice#urlmap", "egg:myservice#urlmapp"))
+    assert "[composite:main]: use = egg:myservice#urlmapp: no application 'urlmapp'" in message
+    assert "did you mean 'urlmap'?" in message
+
+
+def test_ini_text_is_valid_for_dedent():
+    # guard: the ini above must start with [DEFAULT] (Paste Deploy reads it as is)
+    assert textwrap.dedent(INI) == INI
