@@ -79,9 +79,7 @@ def explain(exc: BaseException, ini_path: str) -> ConfigError:
     parser = _read_ini(ini_path)
     match = _EGG_NOT_FOUND.search(text)
     if match:
-        return _unknown_entry_point(
-            ini_path, parser, match["name"], match["egg"], match["protos"]
-        )
+        return _unknown_entry_point(ini_path, parser, match["name"], match["egg"], match["protos"])
     match = _NO_SECTION.search(text)
     if match:
         return _missing_section(ini_path, parser, match["name"], match["prefixes"])
