@@ -48,7 +48,9 @@ def _origin(ext: Extension[Any]) -> str:
 def _single_char(value: str | None) -> str:
     value = (value or "").strip()
     if len(value) != 1:
-        raise ValueError(f"expected a single punctuation character such as '=' or '-', got {value!r}")
+        raise ValueError(
+            f"expected a single punctuation character such as '=' or '-', got {value!r}"
+        )
     return value
 
 
