@@ -1,0 +1,144 @@
+"""Helpers shared by controllers: reading JSON bodies, query parameters, timestamps, hooks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import webob
+from jsonschema import Draft202012Validator
+
+from myservice.api import policy, schemas
+from myservice.wsgi.faults import REQUEST_ID_KEY, APIError
+from myservice.wsgi.reply import JSON
+
+LOG = logging.getLogger(__name__)
+
+#: JSON documents nested deeper than this are refused (400) before validation
+MAX_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` levels deep (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def read_json(req: webob.Request, validator: Draft202012Validator) -> Any:
+    """The request body decoded as UTF-8 JSON and validated by ``validator``.
+
+    400 for a missing body, invalid UTF-8, invalid JSON, nesting deeper than
+    :data:`MAX_DEPTH` or a schema violation; 415 when ``Content-Type`` is not
+    ``application/json`` (a ``charset`` parameter, if any, must be UTF-8).
+    """
+    raw = req.body
+    if not raw:
+        raise APIError(400, f"A JSON request body is required (Content-Type: {JSON}).")
+    ctype = req.environ.get("CONTENT_TYPE", "")
+    media, _, params = ctype.partition(";")
+    if media.strip().lower() != JSON:
+        shown = repr(ctype) if ctype else "none"
+        raise APIError(415, f"Request bodies must be {JSON}; got Content-Type {shown}.")
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise APIError(415, f"JSON bodies must be UTF-8; got {ctype!r}.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(400, f"The request body is not valid UTF-8 (byte {exc.start}).") from None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise APIError(
+            400, f"The request body is nested more than {MAX_DEPTH} levels deep."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise APIError(
+            400,
+            f"The request body is not valid JSON: {exc.msg} "
+            f"(line {exc.lineno}, column {exc.colno}).",
+        ) from None
+    except ValueError as exc:
+        raise APIError(400, f"The request body is not valid JSON: {exc}.") from None
+    if _depth_exceeds(body, MAX_DEPTH):
+        raise APIError(400, f"The request body is nested more than {MAX_DEPTH} levels deep.")
+    schemas.validate(validator, body)
+    return body
+
+
+def single_params(req: webob.Request, allowed: Iterable[str]) -> dict[str, str]:
+    """The query parameters as a dict; 400 for an unknown or repeated parameter."""
+    allowed = tuple(allowed)
+    out: dict[str, str] = {}
+    for key, value in req.GET.items():
+        if key not in allowed:
+            raise APIError(
+                400,
+                f"Unknown query parameter {key!r}; allowed: {', '.join(allowed)}.",
+            )
+        if key in out:
+            raise APIError(400, f"Query parameter {key!r} is given more than once.")
+        out[key] = value
+    return out
+
+
+def parse_limit(raw: str | None, default: int, maximum: int) -> int:
+    """The page size from ``?limit=``: ``default`` when absent, at most ``maximum``
+    (larger values are reduced to it); 400 naming ``limit`` unless a positive integer."""
+    if raw is None:
+        return min(default, maximum)
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12 or int(text) < 1:
+        raise APIError(
+            400,
+            f"Query parameter 'limit' must be an integer from 1 to {maximum}; got {raw!r}.",
+        )
+    return min(int(text), maximum)
+
+
+def timestamp(value: Any) -> Any:
+    """ISO 8601 UTC with ``Z`` for a ``datetime`` (naive ones are taken as UTC)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        text = value.astimezone(UTC).isoformat(timespec="microseconds")
+        return text.replace("+00:00", "Z")
+    return value
+
+
+def fire(req: webob.Request, hooks: Any, event: str, resource: Mapping[str, Any]) -> None:
+    """Fire ``event`` with the request's id, user and project; a failing dispatcher is
+    logged, never turned into an error (the change is already committed)."""
+    environ = req.environ
+    try:
+        hooks.fire(
+            event,
+            resource,
+            request_id=environ.get(REQUEST_ID_KEY),
+            user_id=environ.get(policy.USER_ID),
+            project_id=environ.get(policy.PROJECT_ID),
+        )
+    except Exception:
+        LOG.exception("event hooks of %s failed", event)

@@ -1,0 +1,173 @@
+"""JSON Schemas (Draft 2020-12) of the request bodies, and turning their errors into 400s.
+
+Every object schema says ``additionalProperties: false``; every property has a
+``description`` saying what is expected, which the 400 message repeats.  The validators are
+compiled once at import.  :func:`validate` raises an :class:`~myservice.wsgi.faults.APIError`
+whose ``detail`` names each offending field by its JSON pointer (``/user/email``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from myservice.wsgi.faults import APIError
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# Control characters break some backends (PostgreSQL rejects NUL) and lone surrogates cannot
+# be encoded as UTF-8: neither is accepted in any string.
+_NO_CONTROL = "^[^\x00-\x1f\x7f\ud800-\udfff]*$"
+_NO_NUL = "^[^\x00\ud800-\udfff]*$"
+_EMAIL_PATTERN = (
+    "^[^@\\s\x00-\x1f\x7f\ud800-\udfff]+@[^@\\s\x00-\x1f\x7f\ud800-\udfff]+"
+    "\\.[^@\\s\x00-\x1f\x7f\ud800-\udfff]+$"
+)
+
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": _NO_CONTROL,
+    "description": "a string of 1 to 255 characters without control characters, unique among users",
+}
+EMAIL = {
+    "type": ["string", "null"],
+    "maxLength": 255,
+    "pattern": _EMAIL_PATTERN,
+    "description": "an email address like name@example.com (up to 255 characters) or null",
+}
+ENABLED = {"type": "boolean", "description": "true or false"}
+DESCRIPTION = {
+    "type": ["string", "null"],
+    "maxLength": 1024,
+    "pattern": _NO_NUL,
+    "description": "a string of up to 1024 characters (no NUL character) or null",
+}
+
+USER_FIELDS = {"name": NAME, "email": EMAIL, "enabled": ENABLED, "description": DESCRIPTION}
+
+
+def _envelope(key: str, inner: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "type": "object",
+        "properties": {key: inner},
+        "required": [key],
+        "additionalProperties": False,
+        "description": f'an object {{"{key}": {{...}}}}',
+    }
+
+
+#: ``POST /v1/users``
+USER_CREATE = _envelope(
+    "user",
+    {
+        "type": "object",
+        "properties": USER_FIELDS,
+        "required": ["name"],
+        "additionalProperties": False,
+        "description": "the new user: name (required), email, enabled, description",
+    },
+)
+
+#: ``PATCH /v1/users/{id}``: only the fields to change
+USER_UPDATE = _envelope(
+    "user",
+    {
+        "type": "object",
+        "properties": USER_FIELDS,
+        "minProperties": 1,
+        "additionalProperties": False,
+        "description": "the fields to change: any of name, email, enabled, description",
+    },
+)
+
+Draft202012Validator.check_schema(USER_CREATE)
+Draft202012Validator.check_schema(USER_UPDATE)
+user_create = Draft202012Validator(USER_CREATE)
+user_update = Draft202012Validator(USER_UPDATE)
+
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+    (type(None), "null"),
+)
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded JSON value."""
+    for cls, name in _JSON_TYPES:
+        if isinstance(value, cls):
+            return name
+    return type(value).__name__
+
+
+def pointer(path: Any) -> str:
+    """RFC 6901 JSON pointer of a jsonschema error path (``""`` is the whole document)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _where(ptr: str) -> str:
+    return ptr or "the body"
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    description = schema.get("description")
+    return f"; expected {description}" if description else ""
+
+
+def describe(error: ValidationError) -> list[str]:
+    """Human sentences for one validation error, each starting with the field's pointer."""
+    ptr = pointer(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(k for k in instance if k not in schema.get("properties", {}))
+        out = []
+        for key in extra:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(
+                f"{pointer([*error.absolute_path, key])}: unknown field{hint} "
+                f"(allowed: {', '.join(allowed)})"
+            )
+        return out
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in instance]
+        props = schema.get("properties", {})
+        return [
+            f"{pointer([*error.absolute_path, key])}: required field is missing"
+            + _expected(props.get(key, {}))
+            for key in missing
+        ]
+    if kind == "type":
+        return [f"{_where(ptr)}: got {json_type(instance)}{_expected(schema)}"]
+    if kind in ("minLength", "maxLength"):
+        return [f"{_where(ptr)}: got {len(instance)} characters{_expected(schema)}"]
+    if kind == "pattern":
+        return [f"{_where(ptr)}: invalid value{_expected(schema)}"]
+    if kind == "minProperties":
+        return [f"{_where(ptr)}: no field given{_expected(schema)}"]
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    return [f"{_where(ptr)}: {message}"]
+
+
+def validate(validator: Draft202012Validator, body: Any) -> None:
+    """Raise a 400 :class:`APIError` listing every problem of ``body``, field by field."""
+    errors = list(validator.iter_errors(body))
+    if not errors:
+        return
+    sentences: list[str] = []
+    for error in sorted(errors, key=lambda e: pointer(e.absolute_path)):
+        sentences.extend(describe(error))
+    raise APIError(400, "Invalid request body: " + "; ".join(sentences) + ".")

@@ -1,0 +1,137 @@
+"""Paste Deploy application factories of ``/`` (versions document) and ``/v1`` (the API).
+
+``etc/api-paste.ini`` names them ``egg:myservice#versions`` and ``egg:myservice#api_v1``.
+Both take the :class:`~myservice.wsgi.context.ServiceContext` from ``global_conf`` (the
+urlmap composite shares one) or build it from ``config_file``.
+
+:data:`STORAGE_ERRORS` is the one place where storage exceptions become HTTP answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import webob
+
+from myservice import conf as conf_mod
+from myservice.storage import base as storage
+from myservice.wsgi import context as context_mod
+from myservice.wsgi import faults
+from myservice.wsgi.reply import Reply
+from myservice.wsgi.router import ROUTES, Router, accepts_json, not_acceptable
+
+LOG = logging.getLogger(__name__)
+
+App = Callable[[dict, faults.StartResponse], Iterable[bytes]]
+
+
+def _path(environ: dict) -> str:
+    return environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")
+
+
+def _not_found(exc: BaseException, environ: dict) -> faults.APIError:
+    why = f" ({exc})" if str(exc) else ""
+    return faults.APIError(404, f"No resource at {_path(environ)}{why}.")
+
+
+def _conflict(exc: BaseException, environ: dict) -> faults.APIError:
+    return faults.APIError(
+        409, str(exc) or "The change conflicts with an existing resource (duplicate name)."
+    )
+
+
+def _bad_marker(exc: BaseException, environ: dict) -> faults.APIError:
+    marker = parse_qs(environ.get("QUERY_STRING", "")).get("marker", [""])[0]
+    return faults.APIError(
+        400,
+        f"Query parameter 'marker' names no resource: {marker!r} (use an id from a "
+        f"previous page, or omit 'marker' to start from the beginning).",
+        code="invalid_marker",
+    )
+
+
+def _unavailable(exc: BaseException, environ: dict) -> faults.APIError:
+    LOG.warning("storage unavailable: %s", exc)
+    return faults.APIError(
+        503, "The storage backend is unavailable right now; retry later.", headers=[]
+    )
+
+
+#: storage exception -> the client's error; the router looks classes up along the MRO
+STORAGE_ERRORS: Mapping[type[BaseException], Callable[[BaseException, dict], faults.APIError]] = {
+    storage.NotFound: _not_found,
+    storage.Conflict: _conflict,
+    storage.MarkerNotFound: _bad_marker,
+    storage.Unavailable: _unavailable,
+}
+
+
+def _check_local(local: Mapping[str, Any], global_conf: Mapping[str, Any], name: str) -> None:
+    unknown = sorted(k for k in local if k not in global_conf)
+    if unknown:
+        raise conf_mod.ConfigError(
+            f"{global_conf.get('__file__', 'api-paste.ini')} [app:{name}]: unknown option(s) "
+            f"{', '.join(unknown)} (this application takes no options; configure it in "
+            f"the file named by config_file)"
+        )
+
+
+def build_router(ctx: context_mod.ServiceContext) -> Router:
+    """The ``/v1`` router over ``ctx``: :data:`~myservice.wsgi.router.ROUTES` plus the routes
+    each loaded extension adds in its ``add_routes(router)``."""
+    router = Router(ROUTES, ctx, error_map=STORAGE_ERRORS)
+    for record in ctx.extensions:
+        extension = getattr(record, "obj", record)
+        add_routes = getattr(extension, "add_routes", None)
+        if add_routes is not None:
+            add_routes(router)
+    return router
+
+
+def api_v1_factory(global_conf: Mapping[str, Any], **local: Any) -> Router:
+    """Paste ``app_factory`` of ``/v1``."""
+    _check_local(local, global_conf, "api_v1")
+    return build_router(context_mod.from_global_conf(global_conf))
+
+
+class Versions:
+    """``GET /``: the API versions document, unauthenticated; anything else under it is 404
+    (405 for another method on ``/``)."""
+
+    ALLOW = "GET, HEAD"
+
+    def __call__(self, environ: dict, start_response: faults.StartResponse) -> Iterable[bytes]:
+        try:
+            if (environ.get("PATH_INFO") or "/") != "/":
+                raise faults.APIError(404, f"No resource at {_path(environ)}.")
+            if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+                raise faults.APIError(
+                    405,
+                    f"{environ['REQUEST_METHOD']} is not allowed on {_path(environ)}; "
+                    f"allowed: {self.ALLOW}.",
+                    headers=[("Allow", self.ALLOW)],
+                )
+            if not accepts_json(environ):
+                raise not_acceptable(environ)
+        except faults.APIError as err:
+            return faults.respond_error(environ, start_response, err)
+        base = webob.Request(environ).application_url
+        doc = {
+            "versions": [
+                {
+                    "id": "v1.0",
+                    "status": "CURRENT",
+                    "links": [{"rel": "self", "href": f"{base}/v1/"}],
+                }
+            ]
+        }
+        return Reply(200, doc).send(environ, start_response)
+
+
+def versions_factory(global_conf: Mapping[str, Any], **local: Any) -> Versions:
+    """Paste ``app_factory`` of ``/``."""
+    _check_local(local, global_conf, "versions")
+    return Versions()

@@ -1,0 +1,206 @@
+"""The service context: everything a request needs that is built once per application.
+
+:class:`ServiceContext` holds the parsed configuration, the started storage driver, the event
+hooks dispatcher and the loaded API extensions.  :func:`build` makes one from a
+:class:`~myservice.conf.Config`; :func:`from_global_conf` is what the Paste Deploy factories
+call: it reuses the context the urlmap composite put in ``global_conf["myservice.context"]``
+(so ``/``, ``/healthcheck`` and ``/v1`` share one storage driver) or builds a new one.
+
+The API router puts the context in every request's environ under :data:`CONTEXT_KEY`.
+
+Start-up failures are :class:`~myservice.conf.ConfigError` (the message is for the operator
+as is): an unknown ``[storage] driver`` name (with the names that exist and the closest one),
+a driver that cannot be imported, or a driver whose ``start()`` raises
+:class:`~myservice.storage.base.StartupError` (:class:`StartupFailure`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from myservice import conf as conf_mod
+from myservice.storage.base import StartupError, StorageDriver, Unavailable
+
+try:
+    from myservice.plugins import DriverManager
+    from myservice.plugins.exception import MultipleMatches, NoUniqueMatch
+except ImportError:  # pragma: no cover - until myservice.plugins lands; same API
+    from stevedore import DriverManager
+    from stevedore.exception import MultipleMatches, NoUniqueMatch
+
+LOG = logging.getLogger(__name__)
+
+#: environ key (and ``global_conf`` key) holding the :class:`ServiceContext`
+CONTEXT_KEY = "myservice.context"
+#: entry-point namespace of the storage drivers
+STORAGE_NAMESPACE = "myservice.storage"
+
+
+class StartupFailure(conf_mod.ConfigError):
+    """The storage driver could not start; the message says why and what to do."""
+
+
+class Hooks(Protocol):
+    """What the API needs from the event hooks dispatcher."""
+
+    def fire(
+        self,
+        event: str,
+        resource: Mapping[str, Any],
+        *,
+        request_id: str | None,
+        user_id: str | None,
+        project_id: str | None,
+    ) -> None:
+        """Run the hooks of ``event`` (e.g. ``user.create``) for ``resource``; never raises."""
+
+
+class NullHooks:
+    """A hooks dispatcher that does nothing (used when no dispatcher is available)."""
+
+    def fire(
+        self,
+        event: str,
+        resource: Mapping[str, Any],
+        *,
+        request_id: str | None,
+        user_id: str | None,
+        project_id: str | None,
+    ) -> None:
+        return None
+
+
+@dataclass
+class ServiceContext:
+    """Configuration, storage driver, hooks and extensions of one application.
+
+    ``extensions`` is an iterable of stevedore-style ``Extension`` records (``.name``,
+    ``.obj``), e.g. an ``EnabledExtensionManager``; empty when no API extension is loaded.
+    """
+
+    conf: conf_mod.Config
+    storage: StorageDriver
+    hooks: Hooks = field(default_factory=NullHooks)
+    extensions: Iterable[Any] = ()
+
+    def close(self) -> None:
+        """Release the storage driver's connections."""
+        self.storage.close()
+
+
+def _make_hooks(conf: conf_mod.Config) -> Hooks:
+    """The event hooks dispatcher: ``myservice.hooks.dispatcher.HookDispatcher(conf)`` when
+    that module exists, else a :class:`NullHooks`.  The hooks engineer owns this seam."""
+    try:
+        from myservice.hooks.dispatcher import HookDispatcher
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("myservice.hooks.dispatcher",):
+            raise
+        LOG.debug("myservice.hooks.dispatcher is not available; event hooks are off")
+        return NullHooks()
+    return HookDispatcher(conf)
+
+
+def _make_extensions(conf: conf_mod.Config) -> Iterable[Any]:
+    """The loaded API extensions (stevedore-style ``Extension`` records, ``.obj`` being the
+    extension).  The extensions engineer replaces this with an ``EnabledExtensionManager``
+    over ``myservice.api.extensions`` filtered by ``[api] extensions``."""
+    return ()
+
+
+def _storage_names() -> list[str]:
+    """Names registered in :data:`STORAGE_NAMESPACE` (without importing any plugin)."""
+    try:
+        from myservice.plugins.discovery import get_entry_points
+    except ImportError:  # pragma: no cover - until myservice.plugins lands
+        from importlib.metadata import entry_points
+
+        return sorted({ep.name for ep in entry_points(group=STORAGE_NAMESPACE)})
+    return sorted({ep.name for ep in get_entry_points(STORAGE_NAMESPACE)})
+
+
+def _where(conf: conf_mod.Config) -> str:
+    source = conf.source("storage", "driver")
+    if source == "default":
+        return f"{conf.path or 'configuration'} (default)"
+    return source
+
+
+def load_storage(conf: conf_mod.Config) -> StorageDriver:
+    """Load (without starting) the storage driver named by ``[storage] driver``.
+
+    Raises :class:`~myservice.conf.ConfigError` for an unknown name, a name claimed by two
+    distributions, or a driver that fails to import or construct.
+    """
+    name = conf.storage.driver
+    where = _where(conf)
+
+    def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
+        if isinstance(exc, StartupError):
+            raise StartupFailure(
+                f"{where}: [storage] driver = {name}: the driver cannot start: {exc}"
+            ) from exc
+        target = getattr(entrypoint, "value", entrypoint)
+        raise conf_mod.ConfigError(
+            f"{where}: [storage] driver = {name}: cannot load the driver "
+            f"({target}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+    try:
+        manager = DriverManager(
+            namespace=STORAGE_NAMESPACE,
+            name=name,
+            invoke_on_load=True,
+            invoke_args=(conf,),
+            on_load_failure_callback=on_failure,
+        )
+    except MultipleMatches as exc:
+        raise conf_mod.ConfigError(
+            f"{where}: [storage] driver = {name}: more than one installed package provides "
+            f"this driver: {exc}"
+        ) from None
+    except NoUniqueMatch:
+        names = _storage_names()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise conf_mod.ConfigError(
+            f"{where}: [storage] driver = {name}: no such storage driver{hint} "
+            f"(installed in '{STORAGE_NAMESPACE}': {', '.join(names) or 'none'})"
+        ) from None
+    return manager.driver
+
+
+def build(conf: conf_mod.Config) -> ServiceContext:
+    """Load and start the storage driver, make the hooks dispatcher and load the extensions.
+
+    Raises :class:`~myservice.conf.ConfigError` (or its subclass :class:`StartupFailure`)
+    with a message for the operator when the service cannot start.
+    """
+    storage = load_storage(conf)
+    name = conf.storage.driver
+    try:
+        storage.start()
+    except (StartupError, Unavailable) as exc:
+        raise StartupFailure(
+            f"{_where(conf)}: [storage] driver = {name}: the driver cannot start: {exc}"
+        ) from exc
+    LOG.info("storage driver %s started", name)
+    return ServiceContext(
+        conf=conf,
+        storage=storage,
+        hooks=_make_hooks(conf),
+        extensions=_make_extensions(conf),
+    )
+
+
+def from_global_conf(global_conf: Mapping[str, Any]) -> ServiceContext:
+    """The context for a Paste Deploy factory: ``global_conf["myservice.context"]`` when the
+    composite put one there, else one built from :func:`myservice.conf.from_global_conf`."""
+    shared = global_conf.get(CONTEXT_KEY)
+    if isinstance(shared, ServiceContext):
+        return shared
+    return build(conf_mod.from_global_conf(global_conf))

@@ -1,0 +1,267 @@
+"""The v1 API router: a Routes ``Mapper`` over a route table declared as data.
+
+A route is ``(method, path, controller, policy rule)`` (:class:`Route`).  :data:`ROUTES` is the
+core table of ``/v1``; paths are relative to where the application is mounted (the urlmap
+composite mounts it at ``/v1``, so ``/users`` answers ``/v1/users``).  Path variables use the
+Routes syntax ``{name}`` and match one path segment.
+
+Every route is connected explicitly with ``conditions=dict(method=[...])``; ``mapper.resource()``
+is never used (it would add Rails ``new``/``edit``/``.:(format)`` routes).  Matching is
+``mapper.routematch(url, environ)`` on the raw WSGI environ; there is no
+``RoutesMiddleware``, so ``?_method=DELETE`` is never honoured.  A ``GET`` route also answers
+``HEAD`` (same headers, no body).
+
+For each request the router, in this order:
+
+1. puts the :class:`~myservice.wsgi.context.ServiceContext` in ``environ["myservice.context"]``;
+2. requires a confirmed identity (401, :func:`myservice.api.policy.authenticate`);
+3. matches the path and method: an unknown path is 404, a known path with another method is
+   405 with ``Allow`` listing that path's methods;
+4. checks the route's policy rule (403) and that the client accepts JSON (406);
+5. calls ``controller(request, context, **path_vars)`` (``request`` a ``webob.Request``),
+   which returns a :class:`~myservice.wsgi.reply.Reply` or raises
+   :class:`~myservice.wsgi.faults.APIError`; exceptions listed in the router's ``error_map``
+   (the storage exceptions, see :data:`myservice.wsgi.app.STORAGE_ERRORS`) become their
+   :class:`APIError`; anything else propagates to the ``catch_errors`` filter (500).
+
+Every error is rendered by :mod:`myservice.wsgi.faults`.
+
+Adding routes from outside this module (API extensions)
+-------------------------------------------------------
+``Router(routes, extension_routes=more)`` takes extra routes at construction, and
+:meth:`Router.add_route` / :meth:`Router.add_routes` add them later (at start-up, before the
+first request).  An API extension adds its resources in its ``add_routes(router)`` method::
+
+    from myservice.api import policy
+    from myservice.wsgi.reply import Reply
+
+    def show_metadata(req, ctx, user_id):
+        return Reply(200, {"metadata": ctx.storage.get_metadata(user_id)})
+
+    class UserMetadataExtension(Extension):
+        def add_routes(self, router):
+            router.add_route("GET", "/users/{user_id}/metadata", show_metadata, policy.READ)
+
+:func:`myservice.wsgi.app.api_v1_factory` calls ``add_routes(router)`` on each loaded
+extension (``ext.obj`` of every record in ``context.extensions``).  Adding a
+``(method, path)`` pair that already exists raises :class:`ValueError`, naming both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import routes
+import webob
+from webob.acceptparse import create_accept_header
+
+from myservice.api import extension_list, policy, users, version
+from myservice.wsgi import faults
+from myservice.wsgi.context import CONTEXT_KEY, ServiceContext
+from myservice.wsgi.reply import JSON, Reply
+
+LOG = logging.getLogger(__name__)
+
+#: ``controller(request, context, **path_vars) -> Reply``
+Controller = Callable[..., Reply]
+#: exception class -> function building the client's error from the exception and the environ
+ErrorMap = Mapping[type[BaseException], Callable[[BaseException, dict], faults.APIError]]
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Accept values that certainly admit JSON, checked without parsing
+_ACCEPT_FAST = frozenset({"", "*/*", JSON, "application/*"})
+
+
+class Route(NamedTuple):
+    """One row of a route table."""
+
+    method: str
+    path: str
+    controller: Controller
+    rule: policy.Rule
+
+
+#: The core ``/v1`` routes.
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", version.show_version, policy.READ),
+    Route("GET", "/users", users.list_users, policy.READ),
+    Route("POST", "/users", users.create_user, policy.WRITE),
+    Route("GET", "/users/{user_id}", users.show_user, policy.READ),
+    Route("PATCH", "/users/{user_id}", users.update_user, policy.WRITE),
+    Route("DELETE", "/users/{user_id}", users.delete_user, policy.WRITE),
+    Route("GET", "/extensions", extension_list.list_extensions, policy.READ),
+    Route("GET", "/extensions/{alias}", extension_list.show_extension, policy.READ),
+)
+
+
+def accepts_json(environ: dict) -> bool:
+    """Whether the request's ``Accept`` header admits ``application/json`` (no header: yes)."""
+    accept = environ.get("HTTP_ACCEPT", "")
+    if accept in _ACCEPT_FAST:
+        return True
+    return bool(create_accept_header(accept).acceptable_offers([JSON]))
+
+
+def not_acceptable(environ: dict) -> faults.APIError:
+    return faults.APIError(
+        406,
+        f"This resource is only available as {JSON}; the Accept header "
+        f"{environ.get('HTTP_ACCEPT', '')!r} excludes it.",
+    )
+
+
+class Router:
+    """The WSGI application of ``/v1``.  See the module docstring for the request sequence.
+
+    ``routes`` and ``extension_routes`` are iterables of :class:`Route` (or 4-tuples);
+    ``error_map`` maps exception classes (looked up along the exception's MRO) to functions
+    building the :class:`~myservice.wsgi.faults.APIError` to answer with.
+    """
+
+    def __init__(
+        self,
+        routes_: Iterable[Route | tuple] = ROUTES,
+        context: ServiceContext | None = None,
+        *,
+        extension_routes: Iterable[Route | tuple] = (),
+        error_map: ErrorMap | None = None,
+    ) -> None:
+        self.context = context
+        self.error_map: dict[type[BaseException], Callable[[BaseException, dict], Any]] = dict(
+            error_map or {}
+        )
+        self.realm = (
+            context.conf.auth.www_authenticate_realm if context is not None else "myservice"
+        )
+        self._routes: list[Route] = []
+        self._keys: set[tuple[str, str]] = set()
+        self._add(routes_)
+        self._add(extension_routes)
+        self._compile()
+
+    # -- building ---------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route, in the order added."""
+        return tuple(self._routes)
+
+    def add_route(self, method: str, path: str, controller: Controller, rule: policy.Rule) -> None:
+        """Add one route (call at start-up, before serving)."""
+        self.add_routes([Route(method, path, controller, rule)])
+
+    def add_routes(self, table: Iterable[Route | tuple]) -> None:
+        """Add the routes of ``table`` (call at start-up, before serving)."""
+        self._add(table)
+        self._compile()
+
+    def _add(self, table: Iterable[Route | tuple]) -> None:
+        for row in table:
+            route = Route(*row)
+            method = route.method.upper()
+            if method not in _METHODS:
+                raise ValueError(
+                    f"route {route.path!r}: unknown HTTP method {route.method!r} "
+                    f"(expected one of {', '.join(sorted(_METHODS))})"
+                )
+            if not route.path.startswith("/"):
+                raise ValueError(f"route path {route.path!r} must start with '/'")
+            if not isinstance(route.rule, policy.Rule):
+                raise TypeError(
+                    f"route {method} {route.path}: the policy rule must be a "
+                    f"myservice.api.policy.Rule, got {route.rule!r}"
+                )
+            key = (method, route.path)
+            if key in self._keys:
+                existing = next(r for r in self._routes if (r.method, r.path) == key)
+                raise ValueError(
+                    f"route {method} {route.path} is declared twice: by "
+                    f"{_qualname(existing.controller)} and {_qualname(route.controller)}"
+                )
+            self._keys.add(key)
+            self._routes.append(route._replace(method=method))
+
+    def _compile(self) -> None:
+        """Build the mappers once; requests only match against them."""
+        mapper = routes.Mapper(explicit=True)
+        mapper.minimization = False
+        specs: dict[str, Route] = {}
+        methods_by_path: dict[str, list[str]] = {}
+        for index, route in enumerate(self._routes):
+            methods = [route.method]
+            if route.method == "GET" and ("HEAD", route.path) not in self._keys:
+                methods.append("HEAD")
+            name = f"r{index}"
+            mapper.connect(name, route.path, conditions=dict(method=methods))
+            specs[name] = route
+            methods_by_path.setdefault(route.path, []).extend(methods)
+        mapper.create_regs([])
+        any_method = routes.Mapper(explicit=True)
+        any_method.minimization = False
+        allow: dict[str, str] = {}
+        for index, (path, methods) in enumerate(methods_by_path.items()):
+            name = f"p{index}"
+            any_method.connect(name, path)
+            allow[name] = ", ".join(sorted(set(methods)))
+        any_method.create_regs([])
+        # swap in one step, so a reader sees either the old or the new tables
+        self._mapper, self._specs, self._any, self._allow = mapper, specs, any_method, allow
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _no_match(self, path: str, environ: dict) -> faults.APIError:
+        allowed: set[str] = set()
+        for route in self._any.matchlist:
+            if route.match(path, environ) is not False:
+                allowed.update(self._allow[route.name].split(", "))
+        if not allowed:
+            return faults.APIError(404, f"No resource at {_full_path(environ)}.")
+        allow = ", ".join(sorted(allowed))
+        return faults.APIError(
+            405,
+            f"{environ['REQUEST_METHOD']} is not allowed on {_full_path(environ)}; "
+            f"allowed: {allow}.",
+            headers=[("Allow", allow)],
+        )
+
+    def __call__(self, environ: dict, start_response: faults.StartResponse) -> Iterable[bytes]:
+        environ[CONTEXT_KEY] = self.context
+        try:
+            policy.authenticate(environ, self.realm)
+            path = environ.get("PATH_INFO") or "/"
+            found = self._mapper.routematch(path, environ)
+            if found is None:
+                raise self._no_match(path, environ)
+            urlvars, matched = found
+            route = self._specs[matched.name]
+            policy.authorize(environ, route.rule)
+            if not accepts_json(environ):
+                raise not_acceptable(environ)
+            environ["wsgiorg.routing_args"] = ((), urlvars)
+            reply = route.controller(webob.Request(environ), self.context, **urlvars)
+        except faults.APIError as err:
+            return faults.respond_error(environ, start_response, err)
+        except Exception as exc:
+            translate = self._translator(exc)
+            if translate is None:
+                raise
+            return faults.respond_error(environ, start_response, translate(exc, environ))
+        return reply.send(environ, start_response)
+
+    def _translator(self, exc: BaseException) -> Callable[[BaseException, dict], Any] | None:
+        for cls in type(exc).__mro__:
+            translate = self.error_map.get(cls)
+            if translate is not None:
+                return translate
+        return None
+
+
+def _full_path(environ: dict) -> str:
+    return environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")
+
+
+def _qualname(func: Any) -> str:
+    module = getattr(func, "__module__", "?")
+    return f"{module}.{getattr(func, '__qualname__', repr(func))}"
