@@ -1,7 +1,8 @@
 """``sizelimit``: refuse request bodies larger than ``[sizelimit] max_request_body_size``.
 
 * ``Content-Length`` over the limit: ``413`` at once, the application is not called.
-* ``Content-Length`` that is not a non-negative decimal integer: ``400``.
+* ``Content-Length`` that is not a non-negative decimal integer: ``400`` (leading zeros are
+  dropped before the application sees it).
 * No ``Content-Length`` but ``Transfer-Encoding: chunked`` (gunicorn passes such bodies
   through; waitress de-chunks them itself and sets ``CONTENT_LENGTH``): at most limit+1 bytes
   are read first; over the limit: ``413``; otherwise the application gets the body as a
@@ -53,6 +54,8 @@ class RequestBodySizeLimiter:
             digits = length.lstrip("0")  # int() refuses over 4300 digits: compare lengths
             if len(digits) > 18 or int(digits or "0") > self.limit:
                 return faults.respond(environ, start_response, 413, self._too_large)
+            if len(digits) != len(length):  # leading zeros: hand on the canonical form
+                environ["CONTENT_LENGTH"] = digits or "0"
             return self.app(environ, start_response)
         encoding = environ.get("HTTP_TRANSFER_ENCODING")
         if encoding is not None and "chunked" in encoding.lower():

@@ -1,0 +1,128 @@
+"""http_proxy_to_wsgi: Forwarded first, else X-Forwarded-*; off unless enabled."""
+
+from __future__ import annotations
+
+import pytest
+from webtest import TestApp
+
+from myservice.conf import ConfigError
+from myservice.middleware import http_proxy_to_wsgi
+from tests.middleware.util import build, echo_app
+
+BASE = {"REMOTE_ADDR": "10.0.0.1", "HTTP_HOST": "10.0.0.5:8790"}
+
+
+@pytest.fixture
+def app(paste_conf):
+    wrapped = build(http_proxy_to_wsgi, echo_app, paste_conf, enable_proxy_headers_parsing="true")
+    return TestApp(wrapped, extra_environ=BASE)
+
+
+def test_off_by_default_installs_nothing(paste_conf):
+    assert build(http_proxy_to_wsgi, echo_app, paste_conf) is echo_app
+    app = TestApp(build(http_proxy_to_wsgi, echo_app, paste_conf), extra_environ=BASE)
+    resp = app.get("/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "1.2.3.4"})
+    assert resp.json["wsgi.url_scheme"] == "http"
+    assert resp.json["REMOTE_ADDR"] == "10.0.0.1"
+
+
+def test_enabled_from_service_config(tmp_path):
+    cfg = tmp_path / "myservice.conf"
+    cfg.write_text("[http_proxy_to_wsgi]\nenable_proxy_headers_parsing = yes\n")
+    wrapped = build(http_proxy_to_wsgi, echo_app, {"here": str(tmp_path), "config_file": str(cfg)})
+    assert isinstance(wrapped, http_proxy_to_wsgi.HTTPProxyToWSGI)
+
+
+def test_x_forwarded_headers(app):
+    resp = app.get(
+        "/",
+        headers={
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "api.example.com",
+            "X-Forwarded-For": "203.0.113.7, 10.1.1.1, 10.2.2.2",
+            "X-Forwarded-Prefix": "/identity/",
+        },
+    )
+    data = resp.json
+    assert data["wsgi.url_scheme"] == "https"
+    assert data["HTTP_HOST"] == "api.example.com"
+    assert data["SERVER_NAME"] == "api.example.com"
+    assert data["SERVER_PORT"] == "443"
+    assert data["REMOTE_ADDR"] == "203.0.113.7"  # only the first address
+    assert data["SCRIPT_NAME"] == "/identity"
+
+
+def test_x_forwarded_host_with_port(app):
+    resp = app.get("/", headers={"X-Forwarded-Host": "api.example.com:8443"})
+    assert resp.json["SERVER_NAME"] == "api.example.com"
+    assert resp.json["SERVER_PORT"] == "8443"
+    assert resp.json["HTTP_HOST"] == "api.example.com:8443"
+
+
+def test_forwarded_header(app):
+    resp = app.get(
+        "/",
+        headers={
+            "Forwarded": 'for="[2001:db8:cafe::17]:4711";proto=https;host="api.example.com", '
+            "for=198.51.100.1;proto=http"
+        },
+    )
+    data = resp.json
+    assert data["wsgi.url_scheme"] == "https"
+    assert data["HTTP_HOST"] == "api.example.com"
+    assert data["SERVER_PORT"] == "443"
+    assert data["REMOTE_ADDR"] == "2001:db8:cafe::17"
+
+
+def test_forwarded_takes_precedence_over_x_forwarded(app):
+    resp = app.get(
+        "/",
+        headers={
+            "Forwarded": "for=192.0.2.60:1234;proto=http;host=a.example",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "b.example",
+            "X-Forwarded-For": "198.51.100.9",
+        },
+    )
+    data = resp.json
+    assert data["wsgi.url_scheme"] == "http"
+    assert data["HTTP_HOST"] == "a.example"
+    assert data["REMOTE_ADDR"] == "192.0.2.60"
+
+
+def test_prefix_applies_with_forwarded_too(app):
+    resp = app.get("/", headers={"Forwarded": "proto=https", "X-Forwarded-Prefix": "api"})
+    assert resp.json["SCRIPT_NAME"] == "/api"
+    assert resp.json["wsgi.url_scheme"] == "https"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Forwarded": "for=unknown;proto=gopher"},
+        {"Forwarded": 'for="_hidden"'},
+        {"X-Forwarded-Proto": "javascript", "X-Forwarded-For": "unknown"},
+        {"X-Forwarded-Host": "evil host/x"},
+    ],
+)
+def test_invalid_values_are_ignored(app, headers):
+    data = app.get("/", headers=headers).json
+    assert data["wsgi.url_scheme"] == "http"
+    assert data["REMOTE_ADDR"] == "10.0.0.1"
+    assert data["HTTP_HOST"] == "10.0.0.5:8790"
+
+
+def test_no_proxy_headers_changes_nothing(app):
+    data = app.get("/").json
+    assert data["REMOTE_ADDR"] == "10.0.0.1"
+    assert data["SCRIPT_NAME"] == ""
+
+
+def test_parse_forwarded_unquotes_and_keeps_first_element():
+    parsed = http_proxy_to_wsgi.parse_forwarded('For="a,b";PROTO=https, for=c')
+    assert parsed == {"for": "a,b", "proto": "https"}
+
+
+def test_bad_option_value(paste_conf):
+    with pytest.raises(ConfigError, match=r"enable_proxy_headers_parsing: expected a boolean"):
+        http_proxy_to_wsgi.filter_factory(paste_conf, enable_proxy_headers_parsing="maybe")
