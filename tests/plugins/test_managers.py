@@ -521,3 +521,34 @@ def test_no_deprecation_warnings_by_default(plugins):
         DriverManager("t.ns", "alpha")
         HookManager("t.ns", "alpha")
         NamedExtensionManager("t.ns", ["alpha"])
+
+
+# -- API parity with stevedore (signatures only; stevedore is a bench extra) ------------
+
+
+@pytest.mark.parametrize("module, cls", [
+    ("extension", "ExtensionManager"), ("named", "NamedExtensionManager"),
+    ("enabled", "EnabledExtensionManager"), ("dispatch", "DispatchExtensionManager"),
+    ("dispatch", "NameDispatchExtensionManager"), ("hook", "HookManager"),
+    ("driver", "DriverManager"), ("extension", "Extension"),
+])
+def test_constructor_and_methods_accept_stevedore_parameters(module, cls):
+    import importlib
+    import inspect
+
+    stevedore = pytest.importorskip(f"stevedore.{module}")
+    ours = getattr(importlib.import_module(f"myservice.plugins.{module}"), cls)
+    theirs = getattr(stevedore, cls)
+    for attr in ["__init__", "make_test_instance", "map", "map_method", "names", "items",
+                 "list_entry_points", "entry_points_names", "__getitem__", "__call__"]:
+        if not hasattr(theirs, attr):
+            continue
+        kw_only = inspect.Parameter.KEYWORD_ONLY
+        their = inspect.signature(getattr(theirs, attr)).parameters.values()
+        our = inspect.signature(getattr(ours, attr)).parameters
+        their_positional = [p.name for p in their if p.kind != kw_only]
+        our_positional = [p.name for p in our.values() if p.kind != kw_only]
+        # Same positional order (so positional calls bind the same way) ...
+        assert our_positional[: len(their_positional)] == their_positional, (cls, attr)
+        # ... and every keyword-only parameter of theirs is accepted by ours.
+        assert {p.name for p in their if p.kind == kw_only} <= set(our), (cls, attr)
