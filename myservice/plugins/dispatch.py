@@ -8,7 +8,7 @@ from typing import Any
 
 from myservice.plugins.enabled import EnabledExtensionManager
 from myservice.plugins.exception import NoMatches
-from myservice.plugins.extension import ConflictResolver, Extension, T, check_name
+from myservice.plugins.extension import Extension, T, check_name
 
 LOG = logging.getLogger(__name__)
 
@@ -49,31 +49,6 @@ class NameDispatchExtensionManager(DispatchExtensionManager[T]):
     ``conflict_resolver``).  As in stevedore, names that are not loaded are skipped
     (DEBUG log) and an empty result is returned rather than raising NoMatches.
     """
-
-    def __init__(
-        self,
-        namespace: str,
-        check_func: Callable[[Extension[T]], bool],
-        invoke_on_load: bool = False,
-        invoke_args: tuple[Any, ...] | None = (),
-        invoke_kwds: dict[str, Any] | None = None,
-        propagate_map_exceptions: bool = False,
-        on_load_failure_callback: Callable[..., Any] | None = None,
-        verify_requirements: bool | None = False,
-        *,
-        conflict_resolver: ConflictResolver | None = None,
-    ) -> None:
-        super().__init__(
-            namespace,
-            check_func,
-            invoke_on_load=invoke_on_load,
-            invoke_args=invoke_args,
-            invoke_kwds=invoke_kwds,
-            propagate_map_exceptions=propagate_map_exceptions,
-            on_load_failure_callback=on_load_failure_callback,
-            verify_requirements=verify_requirements,
-            conflict_resolver=conflict_resolver,
-        )
 
     def _init_plugins(self, extensions: list[Extension[T]]) -> None:
         super()._init_plugins(extensions)
