@@ -91,7 +91,33 @@ def explain(exc: BaseException, ini_path: str) -> ConfigError:
             f"{ini_path}{where}: distribution {dist!r} is not installed "
             f"(pip install it, or fix the 'use = egg:{dist}#...' line)"
         )
+    if isinstance(exc, ImportError):
+        return _import_failed(ini_path, parser, exc, text)
     return ConfigError(f"{ini_path}: cannot build the application: {text}")
+
+
+def _import_failed(
+    ini_path: str, parser: configparser.RawConfigParser | None, exc: ImportError, text: str
+) -> ConfigError:
+    """Name the section whose ``use = egg:DIST#NAME`` points into the module that failed."""
+    module = getattr(exc, "name", None) or ""
+    culprit = None
+    for section in _sections_using(parser, lambda use: use.startswith("egg:") and "#" in use):
+        dist, _, name = parser.get(section, "use", raw=True).strip()[4:].partition("#")
+        for group in (*_FILTER_PROTOCOLS, *_APP_PROTOCOLS):
+            for ep in importlib_metadata.entry_points(group=group, name=name):
+                if ep.dist is None or _normal(ep.dist.name) != _normal(dist):
+                    continue
+                target = ep.value.split(":", 1)[0]
+                if module and (target == module or target.startswith(module + ".")):
+                    culprit = (section, f"egg:{dist}#{name}", ep.value)
+    if culprit is None:
+        return ConfigError(f"{ini_path}: cannot build the application: {text}")
+    section, use, value = culprit
+    return ConfigError(
+        f"{ini_path} [{section}]: use = {use}: cannot import {value}: {text} "
+        "(is the package installed completely? reinstall it with pip install -e .)"
+    )
 
 
 def _unknown_entry_point(
