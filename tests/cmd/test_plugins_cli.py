@@ -354,3 +354,21 @@ def test_output_printed_by_a_plugin_import_does_not_corrupt_json(capsys, site):
     code, out, _ = run(capsys, "list", "fake.chatty", "--json")
     assert code == 0
     assert json.loads(out)["namespaces"][0]["plugins"][0]["loads"] is True
+
+
+def test_pipeline_of_the_shipped_paste_ini(capsys):
+    """The project's own etc/api-paste.ini: every pipeline shown, no missing section."""
+    import configparser
+
+    path = Path(__file__).resolve().parents[2] / "etc" / "api-paste.ini"
+    if not path.is_file():
+        pytest.skip(f"{path} is not there yet")
+    parser = configparser.RawConfigParser()
+    parser.read(path)
+    pipelines = [s for s in parser.sections() if s.startswith("pipeline:")]
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert (code, err) == (0, "")
+    assert [line for line in out.splitlines() if line.startswith("[pipeline:")] == [
+        f"[{s}]" for s in pipelines
+    ]
+    assert "!" not in out
