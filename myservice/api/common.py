@@ -92,7 +92,11 @@ def single_params(req: webob.Request, allowed: Iterable[str]) -> dict[str, str]:
     """The query parameters as a dict; 400 for an unknown or repeated parameter."""
     allowed = tuple(allowed)
     out: dict[str, str] = {}
-    for key, value in req.GET.items():
+    try:
+        items = list(req.GET.items())
+    except UnicodeDecodeError:
+        raise APIError(400, "The query string is not valid UTF-8 once percent-decoded.") from None
+    for key, value in items:
         if key not in allowed:
             raise APIError(
                 400,

@@ -23,14 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from myservice import conf as conf_mod
+from myservice.plugins import DriverManager
+from myservice.plugins.discovery import get_entry_points
+from myservice.plugins.exception import MultipleMatches, NoUniqueMatch
 from myservice.storage.base import StartupError, StorageDriver, Unavailable
-
-try:
-    from myservice.plugins import DriverManager
-    from myservice.plugins.exception import MultipleMatches, NoUniqueMatch
-except ImportError:  # pragma: no cover - until myservice.plugins lands; same API
-    from stevedore import DriverManager
-    from stevedore.exception import MultipleMatches, NoUniqueMatch
 
 LOG = logging.getLogger(__name__)
 
@@ -88,7 +84,10 @@ class ServiceContext:
     extensions: Iterable[Any] = ()
 
     def close(self) -> None:
-        """Release the storage driver's connections."""
+        """Stop the hooks dispatcher (if it can be stopped) and release the storage driver."""
+        close_hooks = getattr(self.hooks, "close", None)
+        if close_hooks is not None:
+            close_hooks()
         self.storage.close()
 
 
@@ -114,12 +113,6 @@ def _make_extensions(conf: conf_mod.Config) -> Iterable[Any]:
 
 def _storage_names() -> list[str]:
     """Names registered in :data:`STORAGE_NAMESPACE` (without importing any plugin)."""
-    try:
-        from myservice.plugins.discovery import get_entry_points
-    except ImportError:  # pragma: no cover - until myservice.plugins lands
-        from importlib.metadata import entry_points
-
-        return sorted({ep.name for ep in entry_points(group=STORAGE_NAMESPACE)})
     return sorted({ep.name for ep in get_entry_points(STORAGE_NAMESPACE)})
 
 
