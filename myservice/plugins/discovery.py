@@ -16,8 +16,9 @@ Contract
   :data:`MAX_CACHE_FILES` files are kept (newest first).  A cache that cannot be read or
   written is ignored (logged at DEBUG) and the index is built by a scan.
 * Freshness: the index records ``(inode, size, st_mtime_ns, st_ctime_ns)`` of every
-  ``sys.path`` directory, and of every ``*.dist-info``/``*.egg-info`` ``entry_points.txt``
-  (or its absence), plus ``PKG-INFO`` of egg-info directories.  Installing, upgrading or
+  ``sys.path`` directory, of every ``*.dist-info``/``*.egg-info`` ``entry_points.txt``
+  (or, when there is none, of the metadata directory, so that creating one is seen), and
+  of ``PKG-INFO`` in egg-info directories.  Installing, upgrading or
   removing a distribution changes the ``sys.path`` directory; editing
   ``entry_points.txt`` in place changes the file.  Because file-system timestamps are
   coarse (a few ms), an entry whose timestamp is within :data:`RACY_WINDOW_NS` of the
@@ -57,7 +58,7 @@ RACY_WINDOW_NS = 2_000_000_000
 #: At most this many cache files (one per distinct ``sys.path``) are kept.
 MAX_CACHE_FILES = 16
 #: Bumped whenever the on-disk format changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 _CACHE_DIR_ENV = "MYSERVICE_PLUGIN_CACHE_DIR"
 _CACHE_SWITCH_ENV = "MYSERVICE_PLUGIN_CACHE"
@@ -217,8 +218,14 @@ def _scan(paths: Sequence[str]) -> _Index:
             egg = dirname.endswith(".egg-info")
             meta_file = os.path.join(dist_dir, "PKG-INFO" if egg else "METADATA")
             ep_file = os.path.join(dist_dir, "entry_points.txt")
-            # Stat before reading, so a concurrent edit shows up as a newer stat.
-            fingerprint.append((ep_file, _stat(ep_file)))
+            # Stat before reading, so a concurrent edit shows up as a newer stat.  Without
+            # entry_points.txt, stat the directory instead (creating the file changes it),
+            # which is also cheaper than a failing stat.
+            ep_stat = _stat(ep_file)
+            if ep_stat is not None:
+                fingerprint.append((ep_file, ep_stat))
+            else:
+                fingerprint.append((dist_dir, _stat(dist_dir)))
             if egg:
                 fingerprint.append((meta_file, _stat(meta_file)))
             headers = _read_headers(meta_file)
