@@ -343,3 +343,10 @@ def test_get_entry_points_returns_a_copy(plugins):
 def test_distributions_lists_dists_with_entry_points(plugins):
     names = {(d.name, d.version) for d in discovery.distributions()}
     assert {("dist-a", "1.0"), ("dist-b", "2.0")} <= names
+
+
+def test_entry_points_txt_added_to_existing_dist_is_seen(site):
+    info = site.install("late", "1.0")  # no entry_points.txt yet
+    assert eps("t.late") == []
+    (info / "entry_points.txt").write_text("[t.late]\nnow = m:Now\n")
+    assert eps("t.late") == [("now", "Now", "late", "1.0")]
