@@ -1,0 +1,133 @@
+"""``myservice-manage token create|list|revoke`` through ``myservice.cmd.manage.main``."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from myservice import tokens
+from myservice.cmd.manage import main
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "myservice.conf"
+    path.write_text("[auth]\ntoken_file = %(here)s/secrets/tokens.json\n")
+    return path
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    return tmp_path / "secrets" / "tokens.json"
+
+
+def run(config, capsys, *argv):
+    code = main(["--config-file", str(config), "token", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def create(config, capsys, *extra):
+    return run(
+        config,
+        capsys,
+        "create",
+        "--user-id",
+        "alice",
+        "--project-id",
+        "p1",
+        "--role",
+        "admin",
+        *extra,
+    )
+
+
+def test_create_prints_the_token_once_and_stores_its_hash(config, capsys, token_file):
+    code, out, err = create(config, capsys, "--role", "reader", "--expires-in", "3600")
+    assert code == 0
+    token = out.strip()
+    assert out.count("\n") == 1  # the token alone, for TOKEN=$(...)
+    token_id, secret = token.split(".")
+    assert token_id in err and "only this once" in err
+    assert secret not in err
+    text = token_file.read_text()
+    assert secret not in text
+    record = json.loads(text)["tokens"][token_id]
+    assert record["user_id"] == "alice" and record["project_id"] == "p1"
+    assert record["roles"] == ["admin", "reader"]
+    assert record["expires_at"] is not None
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    assert tokens.verify(tokens.TokenStore(token_file).load(), token).user_id == "alice"
+
+
+def test_list_shows_no_secrets(config, capsys):
+    _, out, _ = create(config, capsys)
+    token_id, secret = out.strip().split(".")
+    code, listing, _ = run(config, capsys, "list")
+    assert code == 0
+    header, row = listing.splitlines()
+    assert header.split() == ["ID", "USER", "PROJECT", "ROLES", "CREATED", "EXPIRES", "STATUS"]
+    cells = row.split()
+    assert cells[:4] == [token_id, "alice", "p1", "admin"]
+    assert cells[5:] == ["never", "active"]
+    assert secret not in listing
+    assert tokens.hash_secret(secret) not in listing
+
+
+def test_revoke(config, capsys, token_file):
+    _, out, _ = create(config, capsys)
+    token = out.strip()
+    token_id = token.split(".")[0]
+    code, out, _ = run(config, capsys, "revoke", token_id)
+    assert code == 0 and token_id in out
+    assert tokens.verify(tokens.TokenStore(token_file).load(), token) is None
+    _, listing, _ = run(config, capsys, "list")
+    assert listing.splitlines()[1].split()[-1] == "revoked"
+
+
+def test_revoke_unknown_is_one_line_exit_2(config, capsys):
+    create(config, capsys)
+    code, out, err = run(config, capsys, "revoke", "ffffffffffffffff")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "no token with id 'ffffffffffffffff'" in err and "Traceback" not in err
+
+
+def test_revoke_given_a_whole_token_does_not_echo_its_secret(config, capsys):
+    _, out, _ = create(config, capsys)
+    token_id, secret = out.strip().split(".")
+    code, out, err = run(config, capsys, "revoke", f"{token_id}.{secret}")
+    assert code == 0
+    assert secret not in out + err
+
+
+def test_bad_role_is_one_line_exit_2(config, capsys):
+    code, _, err = create(config, capsys, "--role", "a,b")
+    assert code == 2 and err.count("\n") == 1 and "without commas" in err
+
+
+def test_bad_expiry_is_an_argument_error(config, capsys):
+    with pytest.raises(SystemExit) as exc:
+        create(config, capsys, "--expires-in", "-5")
+    assert exc.value.code == 2
+    assert "positive number of seconds" in capsys.readouterr().err
+
+
+def test_missing_config_file_is_one_line_exit_2(tmp_path, capsys):
+    code, _, err = run(tmp_path / "nope.conf", capsys, "list")
+    assert code == 2 and err.count("\n") == 1 and "configuration file not found" in err
+
+
+def test_corrupt_token_file_is_one_line_exit_2(config, capsys, token_file):
+    token_file.parent.mkdir()
+    token_file.write_text("[]")
+    code, _, err = run(config, capsys, "list")
+    assert code == 2 and err.count("\n") == 1 and str(token_file) in err
+
+
+def test_list_empty(config, capsys):
+    code, out, _ = run(config, capsys, "list")
+    assert code == 0 and out.splitlines()[0].startswith("ID")
