@@ -1,0 +1,322 @@
+"""The router: 404/405 with Allow, no ``_method`` override, policy (401/403), storage errors
+(503), the envelope, extension routes and the route table API."""
+
+from __future__ import annotations
+
+import pytest
+import webtest
+
+from myservice.api import policy
+from myservice.storage import base as storage
+from myservice.wsgi import app as app_mod
+from myservice.wsgi import faults
+from myservice.wsgi.context import CONTEXT_KEY
+from myservice.wsgi.reply import Reply
+from myservice.wsgi.router import ROUTES, Route, Router
+from tests.api.conftest import ADMIN, READER, envelope_of, mount
+
+RID = "req-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+
+
+def _user(api, name="alice"):
+    return api.post_json("/v1/users", {"user": {"name": name}}, headers=ADMIN).json["user"]
+
+
+# -- routing -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/nothing", "/v1/users/", "/v1/users/x/y", "/v1/users.json", "/v1/users/new"]
+)
+def test_unknown_path_is_404_in_the_envelope(api, path):
+    res = api.get(path, headers=READER, status=404, extra_environ={"openstack.request_id": RID})
+    error = envelope_of(res)
+    assert error["code"] == "myservice.not_found"
+    assert error["request_id"] == RID
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/v1/users", "GET, HEAD, POST"),
+        ("DELETE", "/v1/users", "GET, HEAD, POST"),
+        ("POST", "/v1/users/abc", "DELETE, GET, HEAD, PATCH"),
+        ("PUT", "/v1/users/abc", "DELETE, GET, HEAD, PATCH"),
+        ("DELETE", "/v1/extensions", "GET, HEAD"),
+    ],
+)
+def test_wrong_method_is_405_with_allow(api, method, path, allow):
+    res = api.request(
+        path,
+        method=method,
+        headers=ADMIN,
+        status=405,
+        environ={"openstack.request_id": RID},
+    )
+    assert res.headers["Allow"] == allow
+    error = envelope_of(res)
+    assert error["code"] == "myservice.method_not_allowed"
+    assert error["request_id"] == RID
+    assert method in error["detail"]
+
+
+def test_method_override_is_not_honoured(api, ctx):
+    uid = _user(api)["id"]
+    # a POST with ?_method=DELETE is a POST on /users/{id}: 405, nothing deleted
+    res = api.post(f"/v1/users/{uid}?_method=DELETE", headers=ADMIN, status=405)
+    assert "POST" in envelope_of(res)["detail"]
+    # a GET with _method=DELETE stays a GET (and the extra query parameter is refused)
+    api.get(f"/v1/users/{uid}?_method=DELETE", headers=READER, status=200)
+    api.post(
+        f"/v1/users/{uid}",
+        {"_method": "DELETE"},
+        headers=ADMIN,
+        status=405,
+    )
+    assert ctx.storage.get_user(uid)["id"] == uid
+
+
+def test_request_id_is_absent_from_envelope_without_the_filter(api):
+    res = api.get("/v1/nothing", headers=READER, status=404)
+    assert envelope_of(res)["request_id"] is None
+
+
+def test_context_is_put_in_the_environ(ctx, global_conf):
+    seen = {}
+
+    def probe(req, context):
+        seen["environ"] = req.environ[CONTEXT_KEY]
+        seen["arg"] = context
+        return Reply(200, {"ok": True})
+
+    router = Router([Route("GET", "/probe", probe, policy.READ)], ctx)
+    webtest.TestApp(router).get("/probe", headers=READER)
+    assert seen == {"environ": ctx, "arg": ctx}
+
+
+def test_version_document_of_v1(api):
+    res = api.get("/v1/", headers=READER)
+    assert res.json["version"]["id"] == "v1.0"
+    assert res.json["version"]["links"] == [{"rel": "self", "href": "http://localhost/v1/"}]
+
+
+# -- policy ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Identity-Status": "Invalid", "X-Roles": "admin"},
+        {"X-Roles": "admin", "X-User-Id": "u"},
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/users"), ("POST", "/v1/users"), ("GET", "/v1/nothing"), ("GET", "/v1/")],
+)
+def test_no_confirmed_identity_is_401(api, ctx, headers, method, path):
+    res = api.request(
+        path, method=method, headers=headers, status=401, environ={"openstack.request_id": RID}
+    )
+    assert res.headers["WWW-Authenticate"] == 'Token realm="myservice"'
+    error = envelope_of(res)
+    assert error["request_id"] == RID
+    assert ctx.storage.list_users(10) == []
+
+
+def test_realm_comes_from_the_config(tmp_path, make_conf):
+    conf = make_conf(tmp_path, "memory", auth={"www_authenticate_realm": "acme"})
+    res = webtest.TestApp(
+        app_mod.api_v1_factory({"config_file": str(conf.path), "here": str(tmp_path)})
+    ).get("/users", status=401)
+    assert res.headers["WWW-Authenticate"] == 'Token realm="acme"'
+
+
+@pytest.mark.parametrize("roles", ["", "member", "reader", "Reader, member"])
+def test_writing_needs_admin(api, ctx, roles):
+    uid = ctx.storage.create_user(
+        {"name": "target", "email": None, "enabled": True, "description": None}
+    )["id"]
+    headers = {**ADMIN, "X-Roles": roles}
+    for res in (
+        api.post_json("/v1/users", {"user": {"name": "x"}}, headers=headers, status=403),
+        api.patch_json(f"/v1/users/{uid}", {"user": {"name": "y"}}, headers=headers, status=403),
+        api.delete(f"/v1/users/{uid}", headers=headers, status=403),
+    ):
+        error = envelope_of(res)
+        assert "'admin'" in error["detail"]
+    assert [u["name"] for u in ctx.storage.list_users(10)] == ["target"]
+
+
+@pytest.mark.parametrize("roles", ["", "member", "observer"])
+def test_reading_needs_reader_or_admin(api, roles):
+    res = api.get("/v1/users", headers={**ADMIN, "X-Roles": roles}, status=403)
+    detail = envelope_of(res)["detail"]
+    assert "'reader'" in detail and "'admin'" in detail
+    api.head("/v1/users", headers={**ADMIN, "X-Roles": roles}, status=403)
+
+
+@pytest.mark.parametrize("roles", ["reader", "admin", "member, reader", " ADMIN "])
+def test_reader_or_admin_may_read(api, roles):
+    api.get("/v1/users", headers={**ADMIN, "X-Roles": roles}, status=200)
+
+
+def test_policy_runs_before_validation(api):
+    res = api.post("/v1/users", "garbage", headers=READER, status=403)
+    envelope_of(res)
+
+
+# -- storage errors ----------------------------------------------------------------------
+
+
+class DownDriver(storage.StorageDriver):
+    """Every call fails as if the database were unreachable."""
+
+    def _down(self, *args, **kwargs):
+        raise storage.Unavailable("connection refused to db.internal:5432")
+
+    check = create_user = get_user = list_users = update_user = delete_user = _down
+    get_metadata = set_metadata_item = delete_metadata_item = _down
+
+
+@pytest.fixture
+def down_api(ctx, global_conf):
+    ctx.storage = DownDriver(ctx.conf)
+    return webtest.TestApp(mount("/v1", app_mod.api_v1_factory(global_conf)))
+
+
+def test_unavailable_storage_is_503_without_internal_details(down_api, ctx):
+    env = {"openstack.request_id": RID}
+    for res in (
+        down_api.get("/v1/users", headers=READER, status=503, extra_environ=env),
+        down_api.get("/v1/users/x", headers=READER, status=503, extra_environ=env),
+        down_api.post_json(
+            "/v1/users", {"user": {"name": "x"}}, headers=ADMIN, status=503, extra_environ=env
+        ),
+        down_api.delete("/v1/users/x", headers=ADMIN, status=503, extra_environ=env),
+    ):
+        error = envelope_of(res)
+        assert error["code"] == "myservice.service_unavailable"
+        assert error["request_id"] == RID
+        assert "db.internal" not in error["detail"]
+    assert ctx.hooks.events == []
+
+
+def test_every_storage_exception_has_one_mapping():
+    statuses = {
+        cls: fn(cls("m"), {"QUERY_STRING": ""}).status for cls, fn in app_mod.STORAGE_ERRORS.items()
+    }
+    assert statuses == {
+        storage.NotFound: 404,
+        storage.Conflict: 409,
+        storage.MarkerNotFound: 400,
+        storage.Unavailable: 503,
+    }
+
+
+def test_driver_exception_subclasses_use_their_base_mapping(ctx):
+    class GoneForGood(storage.NotFound):
+        pass
+
+    def boom(req, context):
+        raise GoneForGood("user 'x' was purged")
+
+    router = Router([Route("GET", "/x", boom, policy.READ)], ctx, error_map=app_mod.STORAGE_ERRORS)
+    res = webtest.TestApp(router).get("/x", headers=READER, status=404)
+    assert "purged" in envelope_of(res)["detail"]
+
+
+def test_unmapped_exceptions_propagate_to_the_fault_barrier(ctx):
+    def bug(req, context):
+        raise ZeroDivisionError
+
+    router = Router([Route("GET", "/bug", bug, policy.READ)], ctx, error_map=app_mod.STORAGE_ERRORS)
+    with pytest.raises(ZeroDivisionError):
+        webtest.TestApp(router).get("/bug", headers=READER)
+
+
+# -- adding routes ------------------------------------------------------------------------
+
+
+def _hello(req, context, who):
+    return Reply(200, {"hello": who})
+
+
+def test_extension_routes_at_construction_and_later(ctx):
+    router = Router(
+        ROUTES,
+        ctx,
+        extension_routes=[("GET", "/hello/{who}", _hello, policy.READ)],
+    )
+    app = webtest.TestApp(router)
+    assert app.get("/hello/bob", headers=READER).json == {"hello": "bob"}
+    router.add_route("DELETE", "/hello/{who}", _hello, policy.WRITE)
+    assert app.delete("/hello/bob", headers=ADMIN).json == {"hello": "bob"}
+    res = app.put("/hello/bob", headers=ADMIN, status=405)
+    assert res.headers["Allow"] == "DELETE, GET, HEAD"
+    app.delete("/hello/bob", headers=READER, status=403)
+    # the core routes are still there
+    app.get("/users", headers=READER, status=200)
+
+
+def test_extensions_add_routes_through_the_factory(ctx, global_conf):
+    class Extension:
+        alias = "hello"
+        name = "Hello"
+        description = "Says hello."
+        updated = "2024-05-01T00:00:00Z"
+
+        def add_routes(self, router):
+            router.add_route("GET", "/hello/{who}", _hello, policy.READ)
+
+    class Record:
+        name = "hello"
+        obj = Extension()
+
+    ctx.extensions = [Record()]
+    app = webtest.TestApp(mount("/v1", app_mod.api_v1_factory(global_conf)))
+    assert app.get("/v1/hello/ann", headers=READER).json == {"hello": "ann"}
+    listed = app.get("/v1/extensions", headers=READER).json
+    assert listed == {
+        "extensions": [
+            {
+                "alias": "hello",
+                "name": "Hello",
+                "description": "Says hello.",
+                "updated": "2024-05-01T00:00:00Z",
+            }
+        ]
+    }
+    assert app.get("/v1/extensions/hello", headers=READER).json["extension"]["alias"] == "hello"
+    res = app.get("/v1/extensions/nope", headers=READER, status=404)
+    assert "hello" in envelope_of(res)["detail"]
+
+
+def test_extension_list_is_empty_without_extensions(api):
+    assert api.get("/v1/extensions", headers=READER).json == {"extensions": []}
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        (("GET", "/users", _hello, policy.READ), "declared twice"),
+        (("FETCH", "/x", _hello, policy.READ), "unknown HTTP method"),
+        (("GET", "x", _hello, policy.READ), "must start with '/'"),
+        (("GET", "/x", _hello, "admin"), "policy rule"),
+    ],
+)
+def test_bad_routes_are_refused(ctx, row, words):
+    router = Router(ROUTES, ctx)
+    with pytest.raises((ValueError, TypeError), match=words):
+        router.add_routes([row])
+
+
+def test_errors_are_rendered_by_faults(ctx):
+    def refuse(req, context):
+        raise faults.APIError(409, "no", headers=[("X-Extra", "1")])
+
+    router = Router([Route("POST", "/r", refuse, policy.WRITE)], ctx)
+    res = webtest.TestApp(router).post("/r", headers=ADMIN, status=409)
+    assert res.headers["X-Extra"] == "1"
+    assert res.json == faults.envelope(409, "no", None)
