@@ -77,7 +77,8 @@ class TokenAuth:
     """The filter; see the module docstring.
 
     ``store`` is the :class:`~myservice.tokens.TokenStore`; ``clock`` returns monotonic
-    seconds (tests pass a fake one to skip the reload interval)."""
+    seconds (tests pass a fake one to skip the reload interval); ``config_file`` is only
+    quoted in the start-up warning about a missing token file."""
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class TokenAuth:
         *,
         reload_interval: float = RELOAD_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        config_file: str | None = None,
     ) -> None:
         self.app = app
         self.store = store
@@ -101,9 +103,10 @@ class TokenAuth:
         if stamp is None:
             LOG.warning(
                 "Token file %s does not exist: every API request will be answered 401 until a "
-                "token is created with: myservice-manage --config-file <myservice.conf> token "
+                "token is created with: myservice-manage --config-file %s token "
                 "create --user-id USER --project-id PROJECT --role admin",
                 store.path,
+                config_file or "<myservice.conf>",
             )
         else:
             LOG.info("Loaded %d token(s) from %s", len(self._records), store.path)
@@ -166,8 +169,9 @@ def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callabl
         )
     store = token_store.TokenStore(cfg.auth.token_file)
     store.load()  # a malformed file stops the start-up here, with a message naming it
+    config_file = str(cfg.path) if cfg.path else None
 
     def _filter(app: WSGIApp) -> TokenAuth:
-        return TokenAuth(app, store, realm)
+        return TokenAuth(app, store, realm, config_file=config_file)
 
     return _filter

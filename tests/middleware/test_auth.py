@@ -282,3 +282,13 @@ def test_concurrent_writers_lose_no_token(store):
     for t in threads:
         t.join()
     assert len(store.load()) == 40
+
+
+def test_start_up_warning_names_the_config_file(tmp_path, caplog):
+    cfg = tmp_path / "myservice.conf"
+    cfg.write_text("[DEFAULT]\nstate_path = %(here)s/st\n")
+    with caplog.at_level(logging.WARNING):
+        build(auth, echo_app, {"here": str(tmp_path), "config_file": str(cfg)})
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"--config-file {cfg}" in warning
+    assert str(tmp_path / "st" / "tokens.json") in warning
