@@ -178,6 +178,7 @@ def build(conf: conf_mod.Config) -> ServiceContext:
     try:
         storage.start()
     except (StartupError, Unavailable) as exc:
+        storage.close()
         raise StartupFailure(
             f"{_where(conf)}: [storage] driver = {name}: the driver cannot start: {exc}"
         ) from exc
