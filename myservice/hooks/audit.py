@@ -2,15 +2,20 @@
 
 Each line is ``{"event", "timestamp", "request_id", "user_id", "project_id", "resource"}``
 (keys sorted, UTF-8, no embedded newline).  The file is safe to share between threads and
-processes (gunicorn workers) and stays valid JSON Lines even when a writer is killed
-(``kill -9``) mid-load:
+processes (gunicorn workers) and stays valid JSON Lines when a writer is killed (``kill -9``)
+mid-load:
 
 * the file is opened ``O_APPEND`` for every event (so log rotation by rename just works) and
   each line is written with **one** ``os.write`` of the complete line, under an exclusive
-  ``fcntl.flock`` (a kill between syscalls leaves either the whole line or none of it);
-* if a previous writer left the file without a final newline (e.g. a disk that filled up),
-  the new line starts with one, so the damage stays confined to that line;
+  ``fcntl.flock``, so lines of concurrent writers never interleave;
 * ``os.fsync`` follows each write, so a line reported written survives a crash of the host.
+* One ``write()`` is *not* atomic against ``SIGKILL`` on Linux: the kernel checks for a fatal
+  signal between the pages it copies, so a killed writer can leave the first pages of its
+  line (and no newline) at the end of the file.  That line belongs to an event whose hook never
+  returned.  Only the end of the file can be torn (every writer holds the lock while writing),
+  and it is repaired -- truncated back to the last newline, with a WARNING saying how many
+  bytes were dropped -- under the lock by the next write and by every :class:`AuditHook` at
+  start-up.  So after a restart, and after every write, every line of the file parses.
 
 The parent directory is created (mode 0700) and the file (mode 0600) on the first event.
 """
@@ -28,21 +33,20 @@ from myservice.hooks.base import Event, Hook, HookConfigError
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["AuditHook", "append_line"]
+__all__ = ["AuditHook", "append_line", "repair_tail"]
 
 
 def append_line(path: str | os.PathLike[str], line: bytes) -> None:
-    """Append ``line`` (one complete line ending with ``\\n``) to ``path`` atomically with
-    respect to other writers using this function, in this or another process; then fsync."""
+    """Append ``line`` (one complete line ending with ``\\n``) to ``path``, excluding every
+    other writer using this function (threads or processes) with ``flock``; repair a torn end
+    of file first (see the module docstring); then fsync."""
     if not line.endswith(b"\n") or b"\n" in line[:-1]:
         raise ValueError("append_line() needs exactly one line ending with a newline")
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
+            _repair_locked(fd, path)
             written = os.write(fd, line)
             while written < len(line):  # only on a full disk or a >2 GiB line
                 written += os.write(fd, line[written:])
@@ -51,6 +55,52 @@ def append_line(path: str | os.PathLike[str], line: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def repair_tail(path: str | os.PathLike[str]) -> int:
+    """Truncate a torn last line of ``path`` (one without a final newline) under the lock.
+
+    Returns the number of bytes removed (0 if the file is intact or does not exist)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return 0
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            removed = _repair_locked(fd, path)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        if removed:
+            os.fsync(fd)
+        return removed
+    finally:
+        os.close(fd)
+
+
+def _repair_locked(fd: int, path: str | os.PathLike[str]) -> int:
+    size = os.fstat(fd).st_size
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    keep = size
+    while keep > 0:  # find the last newline, reading backwards in blocks
+        start = max(0, keep - _BLOCK)
+        chunk = os.pread(fd, keep - start, start)
+        index = chunk.rfind(b"\n")
+        if index >= 0:
+            keep = start + index + 1
+            break
+        keep = start
+    os.ftruncate(fd, keep)
+    LOG.warning(
+        "Audit log %s ended with a torn line (a writer was killed mid-write); dropped its %d bytes",
+        path,
+        size - keep,
+    )
+    return size - keep
+
+
+_BLOCK = 65536
 
 
 class AuditHook(Hook):
@@ -67,6 +117,10 @@ class AuditHook(Hook):
                 "audit log file, got an empty value (default: %(state_path)s/audit.jsonl)"
             )
         self.path = Path(raw)
+        try:
+            repair_tail(self.path)
+        except OSError as exc:  # e.g. not writable yet: the first event will say so
+            LOG.warning("Cannot check the audit log %s: %s", self.path, exc)
 
     def __call__(self, event: Event) -> None:
         record = event.as_dict()

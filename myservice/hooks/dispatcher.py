@@ -236,7 +236,7 @@ class HookDispatcher:
                 if key not in instances:
                     instances[key] = self._instantiate(ext, plugin, bundle)
                 hook = instances[key]
-                if hook is not None:
+                if hook is not None and hook not in loaded:  # one class twice: runs once
                     loaded.append(hook)
         return loaded
 
