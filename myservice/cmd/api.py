@@ -255,18 +255,8 @@ class Reloader:
             first = True
             while not self._stop:
                 time.sleep(self.interval)
-                current = self.snapshot()
-                changed = [p for p in current if current[p] != stamps.get(p)]
-                changed += [p for p in stamps if p not in current]
-                if changed:
-                    stamps = current
-                    print(f"{PROG}: {changed[0]} changed; restarting", file=sys.stderr)
-                    _stop_child(child)
-                    child = self._spawn()
-                    first = False
-                    continue
                 if child is not None and child.poll() is not None:
-                    if first:
+                    if first:  # failed to start (or stopped) before any reload: report it
                         return child.returncode
                     print(
                         f"{PROG}: the server exited with status {child.returncode}; "
@@ -274,6 +264,18 @@ class Reloader:
                         file=sys.stderr,
                     )
                     child = None
+                current = self.snapshot()
+                changed = [p for p in current if current[p] != stamps.get(p)]
+                changed += [p for p in stamps if p not in current]
+                if changed:
+                    stamps = current
+                    shown = ", ".join(str(p) for p in changed[:5])
+                    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+                    print(f"{PROG}: {shown}{more} changed; restarting", file=sys.stderr)
+                    if child is not None:
+                        _stop_child(child)
+                    child = self._spawn()
+                    first = False
             return 0
         finally:
             if child is not None:

@@ -68,9 +68,11 @@ class Response:
 class Client:
     """HTTP/1.1 to 127.0.0.1:port, one persistent connection, reconnecting when needed."""
 
-    def __init__(self, port: int, token: str | None = None) -> None:
+    def __init__(self, port: int, token: str | None = None, patient: bool = False) -> None:
         self.port = port
         self.token = token
+        # a reloading server is briefly down while it restarts: retry refused connections
+        self.patient = patient
         self._conn: http.client.HTTPConnection | None = None
 
     def request(
@@ -83,7 +85,8 @@ class Client:
             sent.setdefault("Content-Type", "application/json")
         if self.token:
             sent.setdefault("X-Auth-Token", self.token)
-        for attempt in (1, 2):
+        attempts = 150 if self.patient else 2
+        for attempt in range(1, attempts + 1):
             if self._conn is None:
                 self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             try:
@@ -92,8 +95,10 @@ class Client:
                 payload = raw.read()
             except (ConnectionError, http.client.RemoteDisconnected):
                 self.close()
-                if attempt == 2:
+                if attempt == attempts:
                     raise
+                if self.patient:
+                    time.sleep(0.2)
                 continue
             result = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, payload)
             if raw.will_close:
@@ -112,12 +117,13 @@ class Server:
     proc: subprocess.Popen
     port: int
     log: Path
+    patient: bool = False
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def client(self, token: str | None = None) -> Client:
-        return Client(self.port, token)
+        return Client(self.port, token, self.patient)
 
 
 def answers(port: int) -> bool:
@@ -148,8 +154,12 @@ def wait_until(predicate, proc: subprocess.Popen, log: Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(command: Sequence[str], cwd: Path, port: int) -> Iterator[Server]:
-    """Run ``command`` until it answers ``GET /healthcheck`` on ``port``; kill it afterwards."""
+def serving(
+    command: Sequence[str], cwd: Path, port: int, *, patient: bool = False
+) -> Iterator[Server]:
+    """Run ``command`` until it answers ``GET /healthcheck`` on ``port``; kill it afterwards.
+
+    ``patient``: the server reloads, its clients retry refused connections."""
     log = cwd / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -163,7 +173,7 @@ def serving(command: Sequence[str], cwd: Path, port: int) -> Iterator[Server]:
         )
     try:
         wait_until(lambda: answers(port), proc, log, " ".join(command))
-        yield Server(proc, port, log)
+        yield Server(proc, port, log, patient)
     finally:
         stop(proc)
 

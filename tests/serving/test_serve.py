@@ -130,7 +130,7 @@ def test_paster_serve(site):
 def test_paster_serve_reload(site):
     port = free_port()
     command = [str(BIN / "paster"), "serve", "--reload", "api-paste.ini", f"http_port={port}"]
-    with serving(command, site, port) as server:
+    with serving(command, site, port, patient=True) as server:
         exercise(server, site)
         _reload_and_exercise(server, site, "Starting server in PID")
 
@@ -162,10 +162,11 @@ def test_myservice_api(site):
 def test_myservice_api_reload(site):
     port = free_port()
     command = [str(BIN / "myservice-api"), "--reload", "--port", str(port), "api-paste.ini"]
-    with serving(command, site, port) as server:
+    with serving(command, site, port, patient=True) as server:
         exercise(server, site)
         _reload_and_exercise(server, site, f"Serving on http://127.0.0.1:{port}")
-        assert "api-paste.ini changed; restarting" in server.output()
+        assert f"{site / 'api-paste.ini'}" in server.output()
+        assert "changed; restarting" in server.output()
 
 
 def test_myservice_api_default_ini_is_etc_api_paste_ini(tmp_path):
