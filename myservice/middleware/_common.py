@@ -1,4 +1,4 @@
-"""Helpers shared by the filters; none of them runs on the request path."""
+"""Helpers shared by the filters."""
 
 from __future__ import annotations
 
@@ -39,3 +39,11 @@ def no_options(global_conf: Mapping[str, Any], local_conf: Mapping[str, str], na
             f"{origin} [filter:{name}]: unknown option(s) {', '.join(own)}: "
             f"the {name} filter takes no options"
         )
+
+
+def close_result(result: object) -> None:
+    """Call ``result.close()`` if the application's response iterable has one (PEP 3333:
+    a filter that wraps the iterable must pass ``close`` on)."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from myservice.middleware._common import no_options
+from myservice.middleware._common import close_result, no_options
 from myservice.wsgi.faults import REQUEST_ID_KEY
 
 LOG = logging.getLogger("myservice.access")
@@ -72,9 +72,7 @@ class _LoggedBody:
 
     def close(self) -> None:
         try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
+            close_result(self._result)
         finally:
             if not self._done:
                 self._done = True

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from myservice import log
-from myservice.middleware._common import no_options
+from myservice.middleware._common import close_result, no_options
 from myservice.wsgi.faults import GLOBAL_REQUEST_ID_KEY, REQUEST_ID_HEADER, REQUEST_ID_KEY
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
@@ -59,9 +59,7 @@ class _Body:
 
     def close(self) -> None:
         try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
+            close_result(self._result)
         finally:
             _reset(self._tokens)
 
