@@ -20,9 +20,9 @@ METADATA and entry_points.txt) are generated into a temporary directory put on
 other groups; every 15th also registers ``e<N>`` in ``bench.extensions``.  All point at
 one small module, so plugin import cost is the same for both libraries.
 
-Targets: warm <= 0.4x stevedore warm, cold <= 0.7x stevedore cold (fresh process, both
-as measured and with the ``python -c pass`` baseline subtracted), in-process warm
-discovery < 1 ms.
+Targets: warm <= 0.4x stevedore warm, cold <= 0.7x stevedore cold (fresh process, judged
+on medians with the ``python -c pass`` baseline subtracted; the same ratio on minima is
+shown too, as medians are noise on a busy machine), in-process warm discovery < 1 ms.
 """
 
 from __future__ import annotations
@@ -248,17 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         "| case | ours min | ours median | stevedore min | stevedore median "
-        "| ratio (median) | ratio minus baseline | target |"
+        "| ratio (median) | ratio minus baseline (median) | ratio minus baseline (min) | target |"
     )
     print()
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     ours_imp, theirs_imp = samples[("ours.import", "warm")], samples[("stevedore.import", "warm")]
     oim, tim = statistics.median(ours_imp), statistics.median(theirs_imp)
     print(
         f"| import only (no discovery) | {fmt_ms(min(ours_imp))} | {fmt_ms(oim)} "
         f"| {fmt_ms(min(theirs_imp))} | {fmt_ms(tim)} | {oim / tim:.2f} "
-        f"| {(oim - base) / (tim - base):.2f} | |"
+        f"| {(oim - base) / (tim - base):.2f} "
+        f"| {(min(ours_imp) - base_min) / (min(theirs_imp) - base_min):.2f} | |"
     )
     verdicts = []
     for what in ("driver", "extensions"):
@@ -269,11 +270,13 @@ def main(argv: list[str] | None = None) -> int:
             ratio = om / tm
             adjusted = (om - base) / (tm - base) if tm > base else float("nan")
             target = 0.7 if cache == "cold" else 0.4
+            adjusted_min = (min(ours) - base_min) / (min(theirs) - base_min)
             ok = adjusted <= target
             verdicts.append((f"{what} {cache}", adjusted, target, ok))
             print(
                 f"| {what}, cache {cache} | {fmt_ms(min(ours))} | {fmt_ms(om)} "
                 f"| {fmt_ms(min(theirs))} | {fmt_ms(tm)} | {ratio:.2f} | {adjusted:.2f} "
+                f"| {adjusted_min:.2f} "
                 f"| <= {target} {'met' if ok else 'MISSED'} |"
             )
     print()
