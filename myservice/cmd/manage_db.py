@@ -8,6 +8,9 @@ against the database of ``[storage] connection`` (any SQL driver: sqlite, postgr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from myservice import conf as config
@@ -55,7 +58,31 @@ def _driver(args: argparse.Namespace) -> SQLDriver:
     return cls(conf)
 
 
+@contextlib.contextmanager
+def _quiet(args: argparse.Namespace) -> Iterator[None]:
+    """The command prints the driver's errors itself: keep its warnings off stderr too
+    (shown with --debug)."""
+    logger = logging.getLogger("myservice.storage")
+    level = logger.level
+    if not getattr(args, "debug", False):
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def upgrade_command(args: argparse.Namespace) -> int:
+    with _quiet(args):
+        return _upgrade(args)
+
+
+def current_command(args: argparse.Namespace) -> int:
+    with _quiet(args):
+        return _current(args)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
     driver = _driver(args)
     try:
         before, after = driver.upgrade(args.revision)
@@ -73,7 +100,7 @@ def upgrade_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def current_command(args: argparse.Namespace) -> int:
+def _current(args: argparse.Namespace) -> int:
     driver = _driver(args)
     try:
         state = driver.schema_state()
