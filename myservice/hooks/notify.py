@@ -158,7 +158,8 @@ class NotifyHook(Hook):
                 transport_options={"confirm_publish": True},
             )
             try:
-                connection.connect()
+                # one attempt: Connection.connect() would retry after a 2 s pause
+                connection.ensure_connection(max_retries=0, timeout=self.timeout)
                 producer = self._kombu.Producer(
                     connection.default_channel, exchange=self._exchange, auto_declare=False
                 )
