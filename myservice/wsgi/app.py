@@ -21,7 +21,7 @@ from myservice.storage import base as storage
 from myservice.wsgi import context as context_mod
 from myservice.wsgi import faults
 from myservice.wsgi.reply import Reply
-from myservice.wsgi.router import ROUTES, Router, accepts_json, not_acceptable
+from myservice.wsgi.router import ROUTES, Route, Router, accepts_json, not_acceptable
 
 LOG = logging.getLogger(__name__)
 
@@ -79,15 +79,61 @@ def _check_local(local: Mapping[str, Any], global_conf: Mapping[str, Any], name:
         )
 
 
+class _RouteRecorder:
+    """Collects the routes an extension adds, so they reach the router all or none."""
+
+    def __init__(self) -> None:
+        self.rows: list[Route] = []
+
+    def add_route(self, method: str, path: str, controller: Any, rule: Any) -> None:
+        self.rows.append(Route(method, path, controller, rule))
+
+    def add_routes(self, table: Iterable[Any]) -> None:
+        self.rows.extend(Route(*row) for row in table)
+
+
+def _origin(record: Any) -> str:
+    entry_point = getattr(record, "entry_point", None)
+    dist = getattr(entry_point, "dist", None)
+    target = getattr(entry_point, "value", None)
+    parts = [
+        f"{getattr(dist, 'name', '?')} {getattr(dist, 'version', '?')}" if dist else "",
+        f"({target})" if target else "",
+    ]
+    return " ".join(p for p in parts if p) or "unknown origin"
+
+
 def build_router(ctx: context_mod.ServiceContext) -> Router:
     """The ``/v1`` router over ``ctx``: :data:`~myservice.wsgi.router.ROUTES` plus the routes
-    each loaded extension adds in its ``add_routes(router)``."""
+    each loaded extension adds in its ``add_routes(router)``.
+
+    An extension whose ``add_routes`` raises, or whose routes are refused (a clash with an
+    existing ``(method, path)``, a bad row), is logged at ERROR and left out: none of its
+    routes exist and ``ctx.extensions`` (what ``GET /v1/extensions`` lists) no longer holds it.
+    """
     router = Router(ROUTES, ctx, error_map=STORAGE_ERRORS)
+    kept = []
     for record in ctx.extensions:
         extension = getattr(record, "obj", record)
-        add_routes = getattr(extension, "add_routes", None)
-        if add_routes is not None:
-            add_routes(router)
+        alias = getattr(extension, "alias", None) or getattr(record, "name", "?")
+        recorder = _RouteRecorder()
+        try:
+            add_routes = getattr(extension, "add_routes", None)
+            if add_routes is not None:
+                add_routes(recorder)
+            router.add_routes(recorder.rows)
+        except Exception as exc:
+            LOG.error(
+                "API extension %s from %s left out: its routes could not be added: %s: %s",
+                alias,
+                _origin(record),
+                type(exc).__name__,
+                exc,
+            )
+            LOG.debug("traceback of API extension %s", alias, exc_info=True)
+            continue
+        kept.append(record)
+    ctx.extensions = tuple(kept)
     return router
 
 

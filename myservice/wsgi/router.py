@@ -42,9 +42,10 @@ first request).  An API extension adds its resources in its ``add_routes(router)
         def add_routes(self, router):
             router.add_route("GET", "/users/{user_id}/metadata", show_metadata, policy.READ)
 
-:func:`myservice.wsgi.app.api_v1_factory` calls ``add_routes(router)`` on each loaded
-extension (``ext.obj`` of every record in ``context.extensions``).  Adding a
-``(method, path)`` pair that already exists raises :class:`ValueError`, naming both.
+:func:`myservice.wsgi.app.build_router` calls ``add_routes`` on each loaded extension
+(``ext.obj`` of every record in ``context.extensions``) with a recorder having the same two
+methods, then adds the recorded routes in one step.  Adding a ``(method, path)`` pair that
+already exists raises :class:`ValueError`, naming both; a table with any bad row adds nothing.
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ class Router:
         self._compile()
 
     def _add(self, table: Iterable[Route | tuple]) -> None:
+        """Validate every row of ``table``, then add them all (or none, on an error)."""
+        keys = set(self._keys)
+        added: list[Route] = []
         for row in table:
             route = Route(*row)
             method = route.method.upper()
@@ -166,22 +170,29 @@ class Router:
                     f"route {route.path!r}: unknown HTTP method {route.method!r} "
                     f"(expected one of {', '.join(sorted(_METHODS))})"
                 )
-            if not route.path.startswith("/"):
+            if not isinstance(route.path, str) or not route.path.startswith("/"):
                 raise ValueError(f"route path {route.path!r} must start with '/'")
+            if not callable(route.controller):
+                raise TypeError(
+                    f"route {method} {route.path}: the controller must be callable, "
+                    f"got {route.controller!r}"
+                )
             if not isinstance(route.rule, policy.Rule):
                 raise TypeError(
                     f"route {method} {route.path}: the policy rule must be a "
                     f"myservice.api.policy.Rule, got {route.rule!r}"
                 )
             key = (method, route.path)
-            if key in self._keys:
-                existing = next(r for r in self._routes if (r.method, r.path) == key)
+            if key in keys:
+                existing = next(r for r in [*self._routes, *added] if (r.method, r.path) == key)
                 raise ValueError(
                     f"route {method} {route.path} is declared twice: by "
                     f"{_qualname(existing.controller)} and {_qualname(route.controller)}"
                 )
-            self._keys.add(key)
-            self._routes.append(route._replace(method=method))
+            keys.add(key)
+            added.append(route._replace(method=method))
+        self._keys = keys
+        self._routes.extend(added)
 
     def _compile(self) -> None:
         """Build the mappers once; requests only match against them."""

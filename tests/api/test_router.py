@@ -320,3 +320,54 @@ def test_errors_are_rendered_by_faults(ctx):
     res = webtest.TestApp(router).post("/r", headers=ADMIN, status=409)
     assert res.headers["X-Extra"] == "1"
     assert res.json == faults.envelope(409, "no", None)
+
+
+class _Record:
+    def __init__(self, obj):
+        self.name = obj.alias
+        self.obj = obj
+
+
+class _Ext:
+    name = description = updated = "x"
+
+    def __init__(self, alias, rows, fail=False):
+        self.alias = alias
+        self.rows = rows
+        self.fail = fail
+
+    def add_routes(self, router):
+        for row in self.rows:
+            router.add_route(*row)
+        if self.fail:
+            raise RuntimeError("half-way failure")
+
+
+def test_failing_extensions_are_left_out_whole(ctx, global_conf, caplog):
+    good = _Ext("good", [("GET", "/good/{who}", _hello, policy.READ)])
+    half = _Ext("half", [("GET", "/half/{who}", _hello, policy.READ)], fail=True)
+    clash = _Ext(
+        "clash",
+        [("GET", "/clash/{who}", _hello, policy.READ), ("GET", "/users", _hello, policy.READ)],
+    )
+    ctx.extensions = [_Record(good), _Record(half), _Record(clash)]
+    app = webtest.TestApp(mount("/v1", app_mod.api_v1_factory(global_conf)))
+    app.get("/v1/good/x", headers=READER, status=200)
+    app.get("/v1/half/x", headers=READER, status=404)
+    app.get("/v1/clash/x", headers=READER, status=404)
+    assert app.get("/v1/users", headers=READER).json["users"] == []
+    listed = app.get("/v1/extensions", headers=READER).json["extensions"]
+    assert [e["alias"] for e in listed] == ["good"]
+    logged = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "half" in logged and "half-way failure" in logged
+    assert "clash" in logged and "declared twice" in logged
+
+
+def test_a_bad_table_adds_nothing(ctx):
+    router = Router(ROUTES, ctx)
+    with pytest.raises(ValueError):
+        router.add_routes(
+            [("GET", "/new", _hello, policy.READ), ("GET", "/users", _hello, policy.READ)]
+        )
+    assert ("GET", "/new") not in {(r.method, r.path) for r in router.routes}
+    webtest.TestApp(router).get("/new", headers=READER, status=404)
