@@ -55,19 +55,8 @@ class Hooks(Protocol):
         """Run the hooks of ``event`` (e.g. ``user.create``) for ``resource``; never raises."""
 
 
-class NullHooks:
+class NullHooks(Hooks):
     """A hooks dispatcher that does nothing (used when no dispatcher is available)."""
-
-    def fire(
-        self,
-        event: str,
-        resource: Mapping[str, Any],
-        *,
-        request_id: str | None,
-        user_id: str | None,
-        project_id: str | None,
-    ) -> None:
-        return None
 
 
 @dataclass
@@ -105,10 +94,14 @@ def _make_hooks(conf: conf_mod.Config) -> Hooks:
 
 
 def _make_extensions(conf: conf_mod.Config) -> Iterable[Any]:
-    """The loaded API extensions (stevedore-style ``Extension`` records, ``.obj`` being the
-    extension).  The extensions engineer replaces this with an ``EnabledExtensionManager``
-    over ``myservice.api.extensions`` filtered by ``[api] extensions``."""
-    return ()
+    """The API extensions enabled by ``[api] extensions``, loaded (stevedore-style
+    ``Extension`` records, ``.obj`` being the extension; see
+    :func:`myservice.api.extensions.load_extensions`).  Raises
+    :class:`~myservice.conf.ConfigError` for an alias that is not installed; an extension that
+    fails to load is logged and left out."""
+    from myservice.api.extensions import load_extensions
+
+    return load_extensions(conf)
 
 
 def _storage_names() -> list[str]:
@@ -183,11 +176,16 @@ def build(conf: conf_mod.Config) -> ServiceContext:
             f"{_where(conf)}: [storage] driver = {name}: the driver cannot start: {exc}"
         ) from exc
     LOG.info("storage driver %s started", name)
+    try:
+        extensions = _make_extensions(conf)
+    except BaseException:
+        storage.close()
+        raise
     return ServiceContext(
         conf=conf,
         storage=storage,
         hooks=_make_hooks(conf),
-        extensions=_make_extensions(conf),
+        extensions=extensions,
     )
 
 
