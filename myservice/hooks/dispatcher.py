@@ -314,7 +314,25 @@ class HookDispatcher:
         if not hooks:
             return
         try:
-            self._fire(hooks, event_name, resource, request_id, user_id, project_id)
+            if self._closed:
+                LOG.warning(
+                    "Event %s for request %s not dispatched: the hook dispatcher is closed",
+                    event_name,
+                    request_id,
+                    extra=_extra(request_id),
+                )
+                return
+            timestamp = _dt.datetime.now(_dt.UTC)
+            for hook in hooks:
+                event = Event(
+                    name=event_name,
+                    resource=to_jsonable(resource),
+                    request_id=request_id,
+                    user_id=user_id,
+                    project_id=project_id,
+                    timestamp=timestamp,
+                )
+                self._run_one(hook, event)
         except Exception:  # never let a hook problem reach the request
             LOG.exception(
                 "Firing event %s for request %s failed; the change itself is committed",
@@ -322,35 +340,6 @@ class HookDispatcher:
                 request_id,
                 extra=_extra(request_id),
             )
-
-    def _fire(
-        self,
-        hooks: tuple[LoadedHook, ...],
-        event_name: str,
-        resource: Mapping[str, Any],
-        request_id: str | None,
-        user_id: str | None,
-        project_id: str | None,
-    ) -> None:
-        if self._closed:
-            LOG.warning(
-                "Event %s for request %s not dispatched: the hook dispatcher is closed",
-                event_name,
-                request_id,
-                extra=_extra(request_id),
-            )
-            return
-        timestamp = _dt.datetime.now(_dt.UTC)
-        for hook in hooks:
-            event = Event(
-                name=event_name,
-                resource=to_jsonable(resource),
-                request_id=request_id,
-                user_id=user_id,
-                project_id=project_id,
-                timestamp=timestamp,
-            )
-            self._run_one(hook, event)
 
     def _run_one(self, hook: LoadedHook, event: Event) -> None:
         context = contextvars.copy_context()
