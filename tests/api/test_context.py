@@ -13,7 +13,7 @@ from myservice.wsgi import context as context_mod
 def test_build_loads_and_starts_the_configured_driver(tmp_path, make_conf, monkeypatch):
     started = []
     monkeypatch.setattr(MemoryDriver, "start", lambda self: started.append(self))
-    conf = make_conf(tmp_path, "memory")
+    conf = make_conf(tmp_path, "memory", api={"extensions": ""})
     ctx = context_mod.build(conf)
     try:
         assert isinstance(ctx.storage, MemoryDriver)
@@ -21,7 +21,8 @@ def test_build_loads_and_starts_the_configured_driver(tmp_path, make_conf, monke
         assert started == [ctx.storage]
         assert ctx.conf is conf
         assert callable(ctx.hooks.fire)
-        assert list(ctx.extensions) == []
+        # [api] extensions defaults to "*": the built-in user_metadata extension
+        assert [e.name for e in ctx.extensions] == ["user_metadata"]
     finally:
         ctx.close()
 
@@ -58,6 +59,15 @@ def test_driver_that_fails_to_construct_is_a_config_error(tmp_path, make_conf, m
     monkeypatch.setattr(MemoryDriver, "__init__", broken)
     with pytest.raises(conf_mod.ConfigError, match="client library missing"):
         context_mod.build(make_conf(tmp_path, "memory"))
+
+
+def test_unknown_extension_stops_start_up_and_closes_the_driver(tmp_path, make_conf, monkeypatch):
+    closed = []
+    monkeypatch.setattr(MemoryDriver, "close", lambda self: closed.append(self))
+    conf = make_conf(tmp_path, "memory", api={"extensions": "no_such_extension"})
+    with pytest.raises(conf_mod.ConfigError, match="no_such_extension"):
+        context_mod.build(conf)
+    assert len(closed) == 1
 
 
 def test_from_global_conf_reuses_a_shared_context(tmp_path, make_conf):

@@ -293,8 +293,15 @@ def test_extensions_add_routes_through_the_factory(ctx, global_conf):
     assert "hello" in envelope_of(res)["detail"]
 
 
-def test_extension_list_is_empty_without_extensions(api):
-    assert api.get("/v1/extensions", headers=READER).json == {"extensions": []}
+def test_extension_list_is_empty_without_extensions(tmp_path, make_conf):
+    conf = make_conf(tmp_path, "memory", api={"extensions": ""})
+    router = app_mod.api_v1_factory({"config_file": str(conf.path), "here": str(tmp_path)})
+    try:
+        app = webtest.TestApp(router)
+        assert app.get("/extensions", headers=READER).json == {"extensions": []}
+        app.get("/extensions/user_metadata", headers=READER, status=404)
+    finally:
+        router.context.close()
 
 
 @pytest.mark.parametrize(
