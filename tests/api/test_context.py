@@ -13,7 +13,7 @@ from myservice.wsgi import context as context_mod
 def test_build_loads_and_starts_the_configured_driver(tmp_path, make_conf, monkeypatch):
     started = []
     monkeypatch.setattr(MemoryDriver, "start", lambda self: started.append(self))
-    conf = make_conf(tmp_path, "memory", api={"extensions": ""})
+    conf = make_conf(tmp_path, "memory")
     ctx = context_mod.build(conf)
     try:
         assert isinstance(ctx.storage, MemoryDriver)
@@ -21,8 +21,7 @@ def test_build_loads_and_starts_the_configured_driver(tmp_path, make_conf, monke
         assert started == [ctx.storage]
         assert ctx.conf is conf
         assert callable(ctx.hooks.fire)
-        # [api] extensions defaults to "*": the built-in user_metadata extension
-        assert [e.name for e in ctx.extensions] == ["user_metadata"]
+        assert list(ctx.extensions) == []
     finally:
         ctx.close()
 
