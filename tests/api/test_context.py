@@ -21,7 +21,8 @@ def test_build_loads_and_starts_the_configured_driver(tmp_path, make_conf, monke
         assert started == [ctx.storage]
         assert ctx.conf is conf
         assert callable(ctx.hooks.fire)
-        assert list(ctx.extensions) == []
+        # the default "[api] extensions = *" loads the built-in user_metadata extension
+        assert [e.name for e in ctx.extensions] == ["user_metadata"]
     finally:
         ctx.close()
 
