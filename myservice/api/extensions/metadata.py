@@ -10,7 +10,9 @@ Modelled on compute's server metadata::
 Rules:
 
 * keys are 1 to 255 characters without control characters (case-sensitive, any Unicode; in the
-  URL percent-encode them as UTF-8); values are strings of up to 1024 characters without NUL;
+  URL percent-encode them as UTF-8).  A key cannot contain ``/``: WSGI servers decode ``%2F``
+  in the path, so such a key would not reach the resource (404).  Values are strings of up to
+  1024 characters without NUL;
 * the body of ``PUT`` holds exactly one key, equal to the key in the URL (else 400); ``PUT``
   creates or replaces it;
 * a user holds at most :data:`MAX_ITEMS` (128) keys: adding one more is **403**
