@@ -1,0 +1,252 @@
+"""Over HTTP on loopback: requests/s of ours vs Flask vs a raw WSGI app, measured with wrk.
+
+Servers (all on 127.0.0.1, all started at once, each in its own process, stdout/stderr on
+``/dev/null``):
+
+* waitress, ``threads=4``, same settings for ``ours`` (the copied shipped ``etc/api-paste.ini``
+  with ``[storage] driver = memory`` and its logging sections, access log included), ``flask``
+  and ``raw``;
+* gunicorn ``-w 2`` (sync workers, ``--preload`` so both workers share the seeded user) for
+  ``ours`` and ``flask``.
+
+Loads: ``GET /v1/users/{id}`` and ``POST /v1/users`` (a unique name per request, from a wrk
+Lua script), with 2 and 16 connections (wrk ``-t 2``); every request carries
+``X-Auth-Token`` (only ours checks it), ``Accept: application/json`` and ``X-Forwarded-For``.
+Each run lasts ``--duration`` seconds; every repeat runs every (load, server) pair once, servers
+in a shuffled order.  Needs ``wrk`` (``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+THREADS = 4
+
+SERVERS = {
+    "waitress/ours": ("waitress", "ours"),
+    "waitress/flask": ("waitress", "flask"),
+    "waitress/raw": ("waitress", "raw"),
+    "gunicorn/ours": ("gunicorn", "ours"),
+    "gunicorn/flask": ("gunicorn", "flask"),
+}
+
+LUA = """
+local headers = {}
+headers["X-Auth-Token"] = "%(token)s"
+headers["Accept"] = "application/json"
+headers["X-Forwarded-For"] = "203.0.113.7"
+headers["Content-Type"] = "application/json"
+local counter = 0
+local threads_seen = 0
+-- runs in the main Lua state; "tid" becomes a global of each thread's own state
+function setup(thread)
+  threads_seen = threads_seen + 1
+  thread:set("tid", threads_seen)
+end
+function request()
+%(body)s
+end
+"""
+GET_BODY = '  return wrk.format("GET", "%(path)s", headers, nil)'
+POST_BODY = """  counter = counter + 1
+  local name = string.format("bench-%%s-%%d-%%d", "%(tag)s", tid or 0, counter)
+  return wrk.format("POST", "/v1/users", headers,
+    '{"user":{"name":"' .. name .. '","email":"b@example.com"}}')"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """One server process serving one application on a free loopback port."""
+
+    def __init__(self, label: str, server: str, kind: str, workdir: Path) -> None:
+        self.label = label
+        self.kind = kind
+        self.port = free_port()
+        self.workdir = workdir / label.replace("/", "-")
+        self.workdir.mkdir()
+        for name in ("api-paste.ini", "myservice.conf"):
+            shutil.copyfile(workdir / name, self.workdir / name)
+        shutil.copytree(workdir / "state", self.workdir / "state")
+        env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir)})
+        if server == "waitress":
+            cmd = [sys.executable, str(HERE / "_serve.py"), kind, str(self.port), str(THREADS)]
+        else:
+            cmd = [
+                str(c.VENV_BIN / "gunicorn"),
+                "-w",
+                "2",
+                "--preload",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--chdir",
+                str(HERE),
+                f"_common:server_app('{kind}')",
+            ]
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.user_id = ""
+
+    def wait(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        id_file = self.workdir / f"{self.kind}.id"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.label}: server exited with {self.proc.returncode}")
+            if id_file.exists():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        self.user_id = id_file.read_text(encoding="utf-8").strip()
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        raise SystemExit(f"{self.label}: not listening after {timeout} s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_TOTAL = re.compile(r"(\d+) requests in")
+_ERRORS = re.compile(r"Socket errors: (.*)")
+
+
+def run_wrk(server: Server, load: str, conns: int, seconds: int, token: str, tag: str) -> float:
+    """Requests/s of one wrk run; refuses a run with non-2xx answers or socket errors."""
+    if load == "GET":
+        body = GET_BODY % {"path": f"/v1/users/{server.user_id}"}
+    else:
+        body = POST_BODY % {"tag": tag}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % {"token": token, "body": body})
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                "2",
+                "-c",
+                str(conns),
+                "-d",
+                f"{seconds}s",
+                "--timeout",
+                "5s",
+                "-s",
+                script.name,
+                f"http://127.0.0.1:{server.port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"wrk failed on {server.label}: {out.stderr or out.stdout}")
+        out = out.stdout
+    finally:
+        os.unlink(script.name)
+    bad = _NON2XX.search(out)
+    if bad:
+        raise SystemExit(f"{server.label} {load} c={conns}: {bad.group(1)} non-2xx answers:\n{out}")
+    errors = _ERRORS.search(out)
+    if errors:
+        # sync gunicorn workers close every connection: count only errors other than these
+        print(f"note: {server.label} {load} c={conns}: socket errors {errors.group(1)}")
+    return float(_RPS.search(out).group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per run (integer)")
+    parser.add_argument("--quick", action="store_true", help="1 repeat of 2 s runs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.duration = 1, 2
+    if shutil.which("wrk") is None:
+        raise SystemExit("http_bench needs wrk: apt-get install -y wrk")
+    loads = [(load, conns) for load in ("GET", "POST") for conns in (2, 16)]
+    results: dict[tuple[str, str, int], list[float]] = {}
+    with c.Workspace() as ws:
+        servers = [Server(label, *spec, ws.dir) for label, spec in SERVERS.items()]
+        try:
+            for server in servers:
+                server.wait()
+            for server in servers:  # warm up
+                run_wrk(server, "GET", 2, 1, ws.token, "warm")
+            rng = random.Random(7)
+            for rep in range(args.repeats):
+                for load, conns in loads:
+                    order = list(servers)
+                    rng.shuffle(order)
+                    for server in order:
+                        rps = run_wrk(
+                            server, load, conns, args.duration, ws.token, f"r{rep}c{conns}"
+                        )
+                        results.setdefault((server.label, load, conns), []).append(rps)
+        finally:
+            for server in servers:
+                server.stop()
+    print("## Over HTTP (wrk, loopback)\n")
+    print(
+        f"{args.repeats} repeats x {args.duration:g} s per run, wrk -t 2; requests/s "
+        "(higher is better); waitress threads=4 for every app, gunicorn -w 2 sync workers.\n"
+    )
+    rows = []
+    for load, conns in loads:
+        for label in SERVERS:
+            vals = results[(label, load, conns)]
+            lo, med = c.summary(vals)
+            hi = max(vals)
+            rows.append([f"{load} c={conns} {label}", f"{lo:.0f}", f"{med:.0f}", f"{hi:.0f}"])
+    print(c.table(["load, server/app", "min req/s", "median req/s", "max req/s"], rows))
+    print()
+    for load, conns in loads:
+        med = {label: c.summary(results[(label, load, conns)])[1] for label in SERVERS}
+        r_flask = med["waitress/ours"] / med["waitress/flask"]
+        r_raw = med["waitress/ours"] / med["waitress/raw"]
+        r_gun = med["gunicorn/ours"] / med["gunicorn/flask"]
+        verdict = {
+            "flask": f" (target >= 1.2: {'met' if r_flask >= 1.2 else 'MISSED'})",
+            "raw": f" (target >= 0.85: {'met' if r_raw >= 0.85 else 'MISSED'})",
+        }
+        get = load == "GET"
+        print(
+            f"- {load} c={conns}: waitress ours/flask **{r_flask:.2f}**"
+            + (verdict["flask"] if get else "")
+            + f", ours/raw **{r_raw:.2f}**"
+            + (verdict["raw"] if get else "")
+            + f"; gunicorn ours/flask **{r_gun:.2f}** (target >= 1.0: "
+            + f"{'met' if r_gun >= 1.0 else 'MISSED'})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
