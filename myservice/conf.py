@@ -196,6 +196,14 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             "myservice",
             "Realm announced in the WWW-Authenticate header of 401 responses.",
         ),
+        Opt(
+            "public_paths",
+            "list",
+            ["/v1/openapi.json"],
+            "Exact paths the auth filter lets through without a token (identity headers a "
+            "client sent are still removed). The /v1 router answers only routes declared "
+            "public without a token; any other path listed here still gets 401 from it.",
+        ),
     ),
     "sizelimit": (
         Opt(

@@ -13,6 +13,12 @@ against the token store (:mod:`myservice.tokens`, file ``[auth] token_file``, ma
   ``HTTP_X_USER_ID``, ``HTTP_X_PROJECT_ID`` and ``HTTP_X_ROLES`` (comma-separated) are set --
   what keystonemiddleware's ``auth_token`` sets, so it can replace this filter.
 
+* Public paths (``[auth] public_paths``, exact ``SCRIPT_NAME + PATH_INFO`` such as
+  ``/v1/openapi.json``): passed on **without** checking any token and without an identity
+  (client-sent identity headers are removed all the same).  The router answers such a path
+  without identity only if its route is declared public
+  (:data:`myservice.wsgi.router.PUBLIC`).
+
 Authorisation (which role may do what) is the API policy layer's job, not this filter's.
 
 The file is read at start-up and re-read when it changes; the filter looks at it (one
@@ -89,8 +95,10 @@ class TokenAuth:
         reload_interval: float = RELOAD_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         config_file: str | None = None,
+        public_paths: Iterable[str] = (),
     ) -> None:
         self.app = app
+        self.public_paths = frozenset(public_paths)
         self.store = store
         self.reload_interval = reload_interval
         self._clock = clock
@@ -134,6 +142,14 @@ class TokenAuth:
         now = self._clock()
         if now >= self._next_check:
             self._maybe_reload(now)
+        if (
+            self.public_paths
+            and (environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/"))
+            in self.public_paths
+        ):
+            for key in [k for k in environ if k[:7] == "HTTP_X_" and _is_identity(k)]:
+                del environ[key]
+            return self.app(environ, start_response)
         token = environ.get("HTTP_X_AUTH_TOKEN")
         if not token:
             auth = environ.get("HTTP_AUTHORIZATION")
@@ -159,7 +175,8 @@ def _is_identity(key: str) -> bool:
 
 
 def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WSGIApp], Any]:
-    """Paste filter factory; options ``token_file`` and ``www_authenticate_realm``."""
+    """Paste filter factory; options ``token_file``, ``www_authenticate_realm`` and
+    ``public_paths``."""
     cfg = service_config(global_conf, local_conf, SECTION)
     realm = cfg.auth.www_authenticate_realm
     if not realm or not realm.isprintable() or '"' in realm or "\\" in realm:
@@ -170,8 +187,15 @@ def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callabl
     store = token_store.TokenStore(cfg.auth.token_file)
     store.load()  # a malformed file stops the start-up here, with a message naming it
     config_file = str(cfg.path) if cfg.path else None
+    public_paths = cfg.auth.public_paths
+    for path in public_paths:
+        if not path.startswith("/"):
+            raise ConfigError(
+                f"{cfg.source(SECTION, 'public_paths')}: [auth] public_paths: expected "
+                f"absolute paths like /v1/openapi.json, got {path!r}"
+            )
 
     def _filter(app: WSGIApp) -> TokenAuth:
-        return TokenAuth(app, store, realm, config_file=config_file)
+        return TokenAuth(app, store, realm, config_file=config_file, public_paths=public_paths)
 
     return _filter

@@ -17,11 +17,12 @@ from urllib.parse import parse_qs
 import webob
 
 from myservice import conf as conf_mod
+from myservice.api import openapi
 from myservice.storage import base as storage
 from myservice.wsgi import context as context_mod
 from myservice.wsgi import faults
 from myservice.wsgi.reply import Reply
-from myservice.wsgi.router import ROUTES, Route, Router, accepts_json, not_acceptable
+from myservice.wsgi.router import PUBLIC, ROUTES, Route, Router, accepts_json, not_acceptable
 
 LOG = logging.getLogger(__name__)
 
@@ -134,6 +135,10 @@ def build_router(ctx: context_mod.ServiceContext) -> Router:
             continue
         kept.append(record)
     ctx.extensions = tuple(kept)
+    # Last, so it describes every route above; PUBLIC: served without a token.
+    document = openapi.OpenAPIDocument()
+    router.add_route("GET", openapi.PATH, document.show, PUBLIC)
+    document.build(router.routes, ctx.extensions)
     return router
 
 

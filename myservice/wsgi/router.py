@@ -14,7 +14,12 @@ is never used (it would add Rails ``new``/``edit``/``.:(format)`` routes).  Matc
 For each request the router, in this order:
 
 1. puts the :class:`~myservice.wsgi.context.ServiceContext` in ``environ["myservice.context"]``;
-2. requires a confirmed identity (401, :func:`myservice.api.policy.authenticate`);
+2. requires a confirmed identity (401, :func:`myservice.api.policy.authenticate`) -- except
+   on the paths of routes whose rule is :data:`PUBLIC` (only ``GET /openapi.json``, the API
+   description, added by :func:`myservice.wsgi.app.build_router`): those are matched and
+   answered without identity and without a role check.  A ``PUBLIC`` route must have a
+   literal path (no ``{var}``); the ``auth`` filter in front must let it through too
+   (``[auth] public_paths``);
 3. matches the path and method: an unknown path is 404, a known path with another method is
    405 with ``Allow`` listing that path's methods;
 4. checks the route's policy rule (403) and that the client accepts JSON (406);
@@ -97,6 +102,11 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+#: The rule of a route answered without authentication (no identity, no role needed).  The
+#: explicit exception to "no anonymous access to /v1"; used only by ``GET /openapi.json``.
+PUBLIC = policy.Rule("public", frozenset())
+
+
 def accepts_json(environ: dict) -> bool:
     """Whether the request's ``Accept`` header admits ``application/json`` (no header: yes)."""
     accept = environ.get("HTTP_ACCEPT", "")
@@ -138,6 +148,7 @@ class Router:
         )
         self._routes: list[Route] = []
         self._keys: set[tuple[str, str]] = set()
+        self._public: frozenset[str] = frozenset()
         self._add(routes_)
         self._add(extension_routes)
         self._compile()
@@ -182,6 +193,11 @@ class Router:
                     f"route {method} {route.path}: the policy rule must be a "
                     f"myservice.api.policy.Rule, got {route.rule!r}"
                 )
+            if route.rule is PUBLIC and "{" in route.path:
+                raise ValueError(
+                    f"route {method} {route.path}: a PUBLIC route needs a literal path "
+                    "(no {variables})"
+                )
             key = (method, route.path)
             if key in keys:
                 existing = next(r for r in [*self._routes, *added] if (r.method, r.path) == key)
@@ -193,6 +209,7 @@ class Router:
             added.append(route._replace(method=method))
         self._keys = keys
         self._routes.extend(added)
+        self._public = frozenset(r.path for r in self._routes if r.rule is PUBLIC)
 
     def _compile(self) -> None:
         """Build the mappers once; requests only match against them."""
@@ -240,14 +257,19 @@ class Router:
     def __call__(self, environ: dict, start_response: faults.StartResponse) -> Iterable[bytes]:
         environ[CONTEXT_KEY] = self.context
         try:
-            policy.authenticate(environ, self.realm)
             path = environ.get("PATH_INFO") or "/"
+            public = path in self._public
+            if not public:
+                policy.authenticate(environ, self.realm)
             found = self._mapper.routematch(path, environ)
             if found is None:
                 raise self._no_match(path, environ)
             urlvars, matched = found
             route = self._specs[matched.name]
-            policy.authorize(environ, route.rule)
+            if route.rule is not PUBLIC:
+                if public:  # another method on a public path: identity still required
+                    policy.authenticate(environ, self.realm)
+                policy.authorize(environ, route.rule)
             if not accepts_json(environ):
                 raise not_acceptable(environ)
             environ["wsgiorg.routing_args"] = ((), urlvars)

@@ -34,6 +34,13 @@ The contract, for extension authors:
   :class:`~myservice.wsgi.reply.Reply`); it raises :class:`~myservice.wsgi.faults.APIError` for
   a client error, and storage exceptions (``NotFound``...) become 404/409/503 in the router.
   ``add_routes`` returns ``None``.
+* **Description of the routes (optional).** ``openapi_paths()`` returns the OpenAPI 3.1
+  operations of the routes ``add_routes`` adds, ``{path: {method: operation}}`` with the
+  same paths (relative to ``/v1``); ``GET /v1/openapi.json`` includes them.  Path parameters,
+  ``tags``, ``operationId`` and the errors every ``/v1`` operation may answer are filled in;
+  helpers and the shared error responses are in :mod:`myservice.api.openapi`.  A route not
+  described gets a generic operation; a description of a path that is not a route is left
+  out (WARNING).
 * **Failure.** If importing the module, ``__init__`` or ``add_routes`` raises (any
   exception, or a route that clashes with an existing ``(method, path)``), the error is logged
   at ERROR with the extension's distribution and the service starts without it: it is not
@@ -87,6 +94,11 @@ class APIExtension:
         """Add this extension's routes with ``router.add_route(method, path, controller,
         rule)``.  Called once at start-up; returns ``None``; may raise (the extension is
         then left out, see the module docstring)."""
+
+    def openapi_paths(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Optional: the OpenAPI operations of this extension's routes (see the module
+        docstring); the default describes none."""
+        return {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"

@@ -158,3 +158,68 @@ class UserMetadataExtension(APIExtension):
         router.add_route("GET", base + "/{key}", show_metadata_item, policy.READ)
         router.add_route("PUT", base + "/{key}", set_metadata_item, policy.WRITE)
         router.add_route("DELETE", base + "/{key}", delete_metadata_item, policy.WRITE)
+
+    def openapi_paths(self) -> dict[str, dict[str, dict]]:
+        """The OpenAPI operations of the four routes (request schema: :data:`META_ITEM`)."""
+        from myservice.api import openapi as oa
+
+        metadata = {
+            "type": "object",
+            "required": ["metadata"],
+            "properties": {
+                "metadata": {"type": "object", "additionalProperties": {"type": "string"}}
+            },
+        }
+        meta = {
+            "type": "object",
+            "required": ["meta"],
+            "properties": {
+                "meta": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": {"type": "string"},
+                }
+            },
+        }
+        body = {k: v for k, v in META_ITEM.items() if k != "$schema"}
+        base = "/users/{user_id}/metadata"
+        return {
+            base: {
+                "get": {
+                    "summary": "Every metadata key of a user",
+                    "responses": {
+                        "200": oa.json_response("The user's metadata.", metadata),
+                        "404": oa.error_ref(404),
+                        "503": oa.error_ref(503),
+                    },
+                }
+            },
+            base + "/{key}": {
+                "get": {
+                    "summary": "One metadata key of a user",
+                    "responses": {
+                        "200": oa.json_response("The key and its value.", meta),
+                        "404": oa.error_ref(404),
+                        "503": oa.error_ref(503),
+                    },
+                },
+                "put": {
+                    "summary": "Create or replace one metadata key (the body's key must "
+                    f"equal the URL's; at most {MAX_ITEMS} keys per user: 403 beyond)",
+                    "requestBody": oa.request_body(body),
+                    "responses": {
+                        "200": oa.json_response("The key and its value.", meta),
+                        **{str(s): oa.error_ref(s) for s in (404, 415, 503)},
+                    },
+                },
+                "delete": {
+                    "summary": "Delete one metadata key",
+                    "responses": {
+                        "204": oa.empty_response("Deleted."),
+                        "404": oa.error_ref(404),
+                        "503": oa.error_ref(503),
+                    },
+                },
+            },
+        }
