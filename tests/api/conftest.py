@@ -8,7 +8,7 @@ filter would set (:data:`ADMIN`, :data:`READER`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,27 +58,29 @@ class RecordingHooks:
         )
 
 
-@pytest.fixture
-def global_conf(tmp_path: Path, make_conf: Callable[..., Any]) -> dict[str, Any]:
-    """``global_conf`` as Paste Deploy passes it, ``config_file`` naming a memory-driver
-    config with small page sizes (default 3, max 5)."""
-    conf = make_conf(tmp_path, "memory", api={"default_limit": 3, "max_limit": 5})
+@pytest.fixture(params=["memory", "sqlite"])
+def global_conf(
+    request: pytest.FixtureRequest, tmp_path: Path, make_conf: Callable[..., Any]
+) -> dict[str, Any]:
+    """``global_conf`` as Paste Deploy passes it, ``config_file`` naming a config of the
+    ``memory`` driver, then of the embedded ``sqlite`` one, with small page sizes (default 3,
+    max 5)."""
+    conf = make_conf(tmp_path, request.param, api={"default_limit": 3, "max_limit": 5})
     ini = tmp_path / "api-paste.ini"
     ini.write_text("[DEFAULT]\n")
     return {"here": str(tmp_path), "__file__": str(ini), "config_file": str(conf.path)}
 
 
 @pytest.fixture
-def ctx(global_conf: dict[str, Any]) -> context_mod.ServiceContext:
-    """A real context (memory driver) with :class:`RecordingHooks`, shared through
-    ``global_conf["myservice.context"]`` like the urlmap composite does."""
+def ctx(global_conf: dict[str, Any]) -> Iterator[context_mod.ServiceContext]:
+    """A real context with :class:`RecordingHooks`, shared through
+    ``global_conf["myservice.context"]`` like the urlmap composite does; closed afterwards."""
     built = context_mod.from_global_conf(global_conf)
-    close_hooks = getattr(built.hooks, "close", None)
-    if close_hooks is not None:
-        close_hooks()
+    built.hooks.close()  # the real dispatcher; this one records instead
     built.hooks = RecordingHooks()
     global_conf[context_mod.CONTEXT_KEY] = built
-    return built
+    yield built
+    built.close()
 
 
 @pytest.fixture
