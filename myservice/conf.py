@@ -282,8 +282,9 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
         Opt(
             "transport_url",
             "url",
-            "amqp://guest:guest@127.0.0.1:5672//",
-            "AMQP broker the notify hook publishes to (kombu URL).",
+            "",
+            "AMQP broker the notify hook publishes to (kombu URL, e.g. "
+            "amqp://guest:guest@127.0.0.1:5672//). Empty: the notify hook is off.",
             secret=True,
         ),
         Opt("exchange", "str", "myservice", "Topic exchange of the notifications."),

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Event", "Hook", "HookConfigError", "HookLoadError", "to_jsonable"]
+__all__ = ["Event", "Hook", "HookConfigError", "HookLoadError", "HookNotConfigured", "to_jsonable"]
 
 #: the entry-point namespace of event hooks
 NAMESPACE = "myservice.hooks"
@@ -55,6 +55,11 @@ class HookLoadError(ImportError):
 class HookConfigError(ValueError):
     """A hook's options are wrong; the message names the section, option and what was
     expected."""
+
+
+class HookNotConfigured(Exception):
+    """The hook is off because the option that turns it on is empty; logged at INFO, not as a
+    failure (e.g. ``notify`` without ``[notify] transport_url``)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myservice import log as _log
-from myservice.hooks.base import NAMESPACE, Event, to_jsonable
+from myservice.hooks.base import NAMESPACE, Event, HookNotConfigured, to_jsonable
 
 LOG = logging.getLogger(__name__)
 
@@ -254,6 +254,9 @@ class HookDispatcher:
         if obj is None:
             try:
                 obj = plugin(self.conf)
+            except HookNotConfigured as exc:
+                LOG.info("Event hook %s (%s %s) is off: %s", name or target, dist, version, exc)
+                return None
             except Exception as exc:
                 _log_load_failure(ext.name, target, dist, version, exc)
                 return None

@@ -19,6 +19,7 @@ no retry loop: with the broker down, the event fails fast, the dispatcher logs t
 be dead is replaced once, within the same event.  Publishing waits for the broker's
 confirmation, so a logged success means the broker has the message.
 
+The hook is off (logged once at INFO) while ``[notify] transport_url`` is empty, its default.
 kombu is an optional dependency (``pip install 'myservice[notify]'``); without it the hook
 fails to load with a message saying so and the service starts without it.
 """
@@ -32,7 +33,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from myservice.hooks.base import Event, Hook, HookConfigError, HookLoadError
+from myservice.hooks.base import Event, Hook, HookConfigError, HookLoadError, HookNotConfigured
 
 LOG = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class NotifyHook(Hook):
 
     def __init__(self, conf: Any) -> None:
         super().__init__(conf)
+        if not conf.notify.transport_url:
+            raise HookNotConfigured("[notify] transport_url is empty")
         try:
             import kombu
         except ImportError:

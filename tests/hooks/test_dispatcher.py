@@ -396,12 +396,27 @@ def test_works_with_a_test_instance_manager(hook_conf, tmp_path):
     assert calls == ["a.b"]
 
 
+_BROKER = {"transport_url": "amqp://guest:guest@127.0.0.1:1//"}
+
+
 def test_builtin_hooks_are_registered_for_the_core_events(hook_conf, tmp_path):
-    with HookDispatcher(hook_conf(tmp_path)) as d:
+    with HookDispatcher(hook_conf(tmp_path, notify=_BROKER)) as d:
         for event in ("user.create", "user.update", "user.delete"):
             assert [h.name for h in d.hooks(event)][:2] == ["audit", "notify"]
             assert all(h.distribution == "myservice" for h in d.hooks(event)[:2])
         assert d.hooks("user.create")[0].obj is d.hooks("user.delete")[0].obj
+
+
+def test_notify_is_off_without_a_transport_url_and_says_so_at_info(hook_conf, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="myservice.hooks")
+    with HookDispatcher(hook_conf(tmp_path)) as d:
+        assert [h.name for h in d.hooks("user.create")] == ["audit"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(
+        "notify" in r.getMessage() and "transport_url is empty" in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO
+    )
 
 
 def test_notify_without_kombu_fails_to_load_and_audit_still_works(
@@ -410,7 +425,7 @@ def test_notify_without_kombu_fails_to_load_and_audit_still_works(
     monkeypatch.setitem(sys.modules, "kombu", None)  # import kombu -> ImportError
     from myservice.hooks.notify import NotifyHook
 
-    conf = hook_conf(tmp_path)
+    conf = hook_conf(tmp_path, notify=_BROKER)
     with pytest.raises(HookLoadError, match=r"pip install 'myservice\[notify\]'"):
         NotifyHook(conf)
     with HookDispatcher(conf, events=["user.create"]) as d:

@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from myservice.hooks import HookDispatcher
+from myservice.hooks.base import HookNotConfigured
 from myservice.hooks.notify import NotifyHook, mask_url
 
 from ..conftest import unavailable
@@ -211,6 +212,13 @@ def test_mask_url(url, masked):
 
 
 def test_empty_option_is_a_precise_error(tmp_path):
-    conf = make_hook_conf(tmp_path).with_overrides("notify", {"exchange": ""}, "my.conf")
+    conf = make_hook_conf(tmp_path).with_overrides(
+        "notify", {"transport_url": "amqp://guest:guest@127.0.0.1:1//", "exchange": ""}, "my.conf"
+    )
     with pytest.raises(ValueError, match=r"my.conf: \[notify\] exchange: expected a non-empty"):
         NotifyHook(conf)
+
+
+def test_empty_transport_url_turns_the_hook_off(tmp_path):
+    with pytest.raises(HookNotConfigured, match=r"\[notify\] transport_url is empty"):
+        NotifyHook(make_hook_conf(tmp_path))
