@@ -572,7 +572,7 @@ def generate_sample() -> str:
         for opt in opts:
             out.extend(_wrap(opt.help))
             out.append(f"# Type: {opt.type}")
-            out.append(f"#{opt.name} = {opt.render_default()}")
+            out.append(f"#{opt.name} = {opt.render_default()}".rstrip())
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
