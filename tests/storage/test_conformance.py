@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from myservice.plugins import DriverManager
+from myservice.plugins.discovery import get_entry_points
 from myservice.storage.base import (
     Conflict,
     MarkerNotFound,
@@ -34,11 +35,21 @@ CONNECTION_FIXTURES: dict[str, str] = {"postgresql": "postgresql_url", "mysql": 
 PROCESS_LOCAL = {"memory"}
 _MARKS = {"postgresql": [pytest.mark.postgresql], "mysql": [pytest.mark.mysql]}
 
-DRIVERS: list[str] = ["memory", "sqlite", "postgresql", "mysql"] + [
-    name.strip()
-    for name in os.environ.get("MYSERVICE_TEST_EXTRA_DRIVERS", "").split(",")
-    if name.strip()
-]
+#: third-party drivers joining the suite when installed (looked up by entry-point name, nothing
+#: imported): ``jsonfile`` from ``examples/myservice_contrib`` (tests/examples/test_contrib.py
+#: installs it in a fresh venv and runs this suite there with ``-k jsonfile``)
+OPTIONAL_DRIVERS = ("jsonfile",)
+_INSTALLED = {ep.name for ep in get_entry_points("myservice.storage")}
+
+DRIVERS: list[str] = (
+    ["memory", "sqlite", "postgresql", "mysql"]
+    + [name for name in OPTIONAL_DRIVERS if name in _INSTALLED]
+    + [
+        name.strip()
+        for name in os.environ.get("MYSERVICE_TEST_EXTRA_DRIVERS", "").split(",")
+        if name.strip()
+    ]
+)
 
 USER_KEYS = {"id", "name", "email", "enabled", "description", "created_at", "updated_at"}
 
