@@ -22,7 +22,7 @@ def test_sample_mentions_every_option():
     for section, opts in conf.OPTIONS.items():
         assert f"[{section}]" in shipped
         for opt in opts:
-            assert f"#{opt.name} = " in shipped
+            assert f"#{opt.name} =" in shipped
 
 
 def test_shipped_config_loads_with_state_next_to_it():
