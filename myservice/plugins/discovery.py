@@ -7,9 +7,14 @@ Contract
   (normalized, case-insensitive), then entry-point name.  A distribution that appears
   in two ``sys.path`` entries counts once, the first one wins (as in
   ``importlib.metadata``).
-* Each returned :class:`EntryPoint` is an ``importlib_metadata.EntryPoint`` whose
-  ``dist`` is a :class:`DistributionInfo` (``name``, ``version``, ``path``), also when
-  the index was read from the on-disk cache.
+* Each returned :class:`EntryPoint` behaves like an ``importlib_metadata.EntryPoint``
+  (``name``, ``value``, ``group``, ``module``, ``attr``, ``extras``, ``load()``,
+  ``matches()``, equality, hashing, ``repr``) and its ``dist`` is a
+  :class:`DistributionInfo` (``name``, ``version``, ``path``), also when the index was
+  read from the on-disk cache.  It is not an instance of importlib_metadata's class:
+  neither a warm look-up nor a scan imports ``importlib_metadata`` (nor ``tempfile``,
+  ``hashlib``, ``pathlib``, ``dataclasses``, ``email``, ``zipfile``); a warm look-up
+  reads one JSON file and calls ``os.stat``, nothing more.
 * The index is cached on disk, one JSON file per ``sys.path`` list, in
   ``$MYSERVICE_PLUGIN_CACHE_DIR`` or ``$XDG_CACHE_HOME/myservice-plugins`` (default
   ``~/.cache/myservice-plugins``); ``MYSERVICE_PLUGIN_CACHE=off`` disables it.  At most
@@ -34,31 +39,35 @@ The memo is process-wide on purpose (discovery happens on every manager construc
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import hashlib
+# Only modules that a bare ``python -c pass`` has already imported, or that cost next to
+# nothing, are imported here: a warm look-up in a fresh process must stay cheap.  json is
+# the exception (the cache is JSON); logging is imported only when a record can be seen
+# (see ``_log``); tempfile and pathlib only where a cache is written or a Path returned.
+import binascii
 import json
-import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from importlib import import_module
 
-import importlib_metadata
+from myservice.plugins import _log
 
-LOG = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pathlib import Path
+    from typing import Any
+
+LOG = _log.getLogger(__name__)
 
 #: Entries whose timestamp is this close to the moment they were recorded are re-checked.
 RACY_WINDOW_NS = 2_000_000_000
 #: At most this many cache files (one per distinct ``sys.path``) are kept.
 MAX_CACHE_FILES = 16
 #: Bumped whenever the on-disk format changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 _CACHE_DIR_ENV = "MYSERVICE_PLUGIN_CACHE_DIR"
 _CACHE_SWITCH_ENV = "MYSERVICE_PLUGIN_CACHE"
@@ -68,46 +77,186 @@ _MEMO_SIZE = 8
 _Stat = tuple[int, int, int, int] | None
 
 
-@dataclasses.dataclass(frozen=True)
 class DistributionInfo:
-    """The distribution behind an entry point: ``name``, ``version`` and its metadata dir."""
+    """The distribution behind an entry point: ``name``, ``version`` and its metadata dir.
+
+    Immutable, hashable and compared by value (``name``, ``version``, ``path``).
+    """
+
+    __slots__ = ("name", "version", "path")
 
     name: str
     version: str
-    path: str = ""
+    path: str
+
+    def __init__(self, name: str, version: str, path: str = "") -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "path", path)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: DistributionInfo is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: DistributionInfo is immutable")
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.name, self.version, self.path)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not DistributionInfo:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DistributionInfo, self._key())
+
+    def __repr__(self) -> str:
+        return f"DistributionInfo(name={self.name!r}, version={self.version!r}, path={self.path!r})"
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}"
 
 
-class EntryPoint(importlib_metadata.EntryPoint):
-    """An ``importlib_metadata.EntryPoint`` that always carries its ``dist``."""
+class EntryPoint:
+    """One entry point: duck-compatible with ``importlib_metadata.EntryPoint``.
+
+    ``name``, ``value``, ``group``, ``dist`` (a :class:`DistributionInfo` or None),
+    ``module``, ``attr``, ``extras``, :meth:`load`, :meth:`matches`; immutable, equal to
+    (and hashed like) any entry point with the same ``(name, value, group)``, ordered by
+    it, with the same ``repr`` as importlib_metadata's.  It is deliberately not a subclass
+    of ``importlib_metadata.EntryPoint``: importing importlib_metadata costs more than a
+    whole warm look-up, so it is not imported unless a caller does.  Parsing ``value`` and
+    the errors for a malformed one follow importlib_metadata exactly.
+    """
+
+    __slots__ = ("name", "value", "group", "dist")
+
+    #: The entry-point value syntax: ``module[:attr[.attr...]] [extra, ...]``.
+    pattern = re.compile(
+        r"(?P<module>[\w.]+)\s*"
+        r"(:\s*(?P<attr>[\w.]+)\s*)?"
+        r"((?P<extras>\[.*\])\s*)?$"
+    )
+
+    name: str
+    value: str
+    group: str
+    dist: DistributionInfo | None
 
     def __init__(
         self, name: str, value: str, group: str, dist: DistributionInfo | None = None
     ) -> None:
-        super().__init__(name, value, group)
-        # importlib_metadata's EntryPoint is read-only; it stores its fields in vars().
-        vars(self).update(dist=dist)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "group", group)
+        object.__setattr__(self, "dist", dist)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("EntryPoint objects are immutable.")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("EntryPoint objects are immutable.")
+
+    def _match(self) -> re.Match[str]:
+        match = self.pattern.match(self.value)
+        if not match:
+            raise ValueError(
+                "Invalid object reference. "
+                "See https://packaging.python.org"
+                "/en/latest/specifications/entry-points/#data-model",
+                self.value,
+            )
+        return match
+
+    @property
+    def module(self) -> str:
+        """The module part of ``value`` (ValueError when ``value`` is malformed)."""
+        return self._match().group("module")
+
+    @property
+    def attr(self) -> str | None:
+        """The attribute part of ``value``, or None when it names a module only."""
+        return self._match().group("attr")
+
+    @property
+    def extras(self) -> list[str]:
+        """The extras named in ``value`` (``mod:attr [a, b]`` gives ``["a", "b"]``)."""
+        return re.findall(r"\w+", self._match().group("extras") or "")
+
+    def load(self) -> Any:
+        """Import the module and return the (dotted) attribute, or the module itself."""
+        match = self._match()
+        obj = import_module(match.group("module"))
+        for part in (match.group("attr") or "").split("."):
+            if part:
+                obj = getattr(obj, part)
+        return obj
+
+    def matches(self, **params: Any) -> bool:
+        """True when every given attribute equals the given value (``dist`` not allowed)."""
+        if "dist" in params:
+            raise ValueError(
+                '"dist" is not suitable for matching. '
+                "Instead, use Distribution.entry_points.select() on a "
+                "located distribution."
+            )
+        return all(getattr(self, key) == value for key, value in params.items())
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.name, self.value, self.group)
+
+    def __eq__(self, other: object) -> bool:
+        key = getattr(other, "_key", None)
+        if key is None:
+            return NotImplemented
+        return bool(self._key() == key())
+
+    def __lt__(self, other: Any) -> bool:
+        return bool(self._key() < other._key())
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EntryPoint, (self.name, self.value, self.group, self.dist))
+
+    def __repr__(self) -> str:
+        return f"EntryPoint(name={self.name!r}, value={self.value!r}, group={self.group!r})"
 
 
-@dataclasses.dataclass
 class _Index:
-    """One scan of ``sys.path``: distributions, entry points and the stats proving freshness."""
+    """One scan of ``sys.path``: distributions, entry points and the stats proving freshness.
 
-    dists: list[DistributionInfo]
-    # group -> [(name, value, dist index)], already in the documented order
-    groups: dict[str, list[tuple[str, str, int]]]
-    # (path, stat) pairs; the index is fresh while every stat is unchanged and settled
-    fingerprint: list[tuple[str, _Stat]]
-    scanned_ns: int
-    built: dict[str, tuple[EntryPoint, ...]] = dataclasses.field(default_factory=dict)
+    ``groups`` maps a group to ``[(name, value, dist index)]``, already in the documented
+    order; ``fingerprint`` is ``[(path, stat)]``: the index is fresh while every stat is
+    unchanged and was settled when recorded.
+    """
+
+    __slots__ = ("dists", "groups", "fingerprint", "scanned_ns", "built")
+
+    def __init__(
+        self,
+        dists: list[DistributionInfo],
+        groups: dict[str, list[tuple[str, str, int]]],
+        fingerprint: list[tuple[str, tuple[int, int, int, int] | None]],
+        scanned_ns: int,
+    ) -> None:
+        self.dists = dists
+        self.groups = groups
+        self.fingerprint = fingerprint
+        self.scanned_ns = scanned_ns
+        self.built: dict[str, tuple[EntryPoint, ...]] = {}
 
     def entry_points(self, group: str) -> tuple[EntryPoint, ...]:
         eps = self.built.get(group)
         if eps is None:
+            dists = self.dists
             eps = tuple(
-                EntryPoint(name, value, group, self.dists[idx])
+                EntryPoint(name, value, group, dists[idx])
                 for name, value, idx in self.groups.get(group, ())
             )
             self.built[group] = eps
@@ -261,14 +410,14 @@ def _scan(paths: Sequence[str]) -> _Index:
 # -- on-disk cache ---------------------------------------------------------------------
 
 
-def _cache_dir() -> Path | None:
+def _cache_dir() -> str | None:
     if os.environ.get(_CACHE_SWITCH_ENV, "").strip().lower() in _OFF_VALUES:
         return None
     explicit = os.environ.get(_CACHE_DIR_ENV)
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "myservice-plugins"
+    return os.path.join(base, "myservice-plugins")
 
 
 def _paths() -> tuple[str, ...]:
@@ -285,38 +434,70 @@ def _paths() -> tuple[str, ...]:
 
 
 def _cache_key(paths: Sequence[str]) -> str:
-    payload = json.dumps([CACHE_FORMAT, sys.version, list(paths)])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+    """A file name for ``paths``: two CRC-32s (hashlib's import alone costs ~2 ms).
+
+    A collision is harmless: the file records its ``sys.path`` and is only used when that
+    matches; two colliding ``sys.path`` lists would merely overwrite each other's cache.
+    """
+    payload = json.dumps([CACHE_FORMAT, sys.version, list(paths)]).encode("utf-8")
+    return f"{binascii.crc32(payload):08x}{binascii.crc32(payload[::-1]):08x}{len(payload):x}"
+
+
+def _cache_file(paths: Sequence[str]) -> str | None:
+    directory = _cache_dir()
+    if directory is None:
+        return None
+    return os.path.join(directory, f"{_cache_key(paths)}.json")
 
 
 def cache_path() -> Path | None:
     """The cache file used for the current ``sys.path``, or None when caching is off."""
-    directory = _cache_dir()
-    if directory is None:
+    path = _cache_file(_paths())
+    if path is None:
         return None
-    return directory / f"{_cache_key(_paths())}.json"
+    from pathlib import Path
+
+    return Path(path)
 
 
-def _load_cache(path: Path, paths: Sequence[str]) -> _Index | None:
+def _load_cache(path: str, paths: Sequence[str]) -> _Index | None:
+    """The index stored in ``path`` if it is well-formed and for ``paths``, else None.
+
+    Only shapes and types are checked here (a cache is written by us; a damaged one must
+    be refused, not trusted); freshness is :func:`_is_fresh`'s job.
+    """
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read())
         if data.get("format") != CACHE_FORMAT or data.get("sys_path") != list(paths):
             LOG.debug("plugin cache %s is for another format or sys.path; rescanning", path)
             return None
-        dists = [DistributionInfo(str(n), str(v), str(p)) for n, v, p in data["dists"]]
-        groups = {
-            str(g): [(str(n), str(v), int(i)) for n, v, i in entries]
-            for g, entries in data["groups"].items()
-        }
-        fingerprint: list[tuple[str, _Stat]] = [
-            (str(p), tuple(int(x) for x in s) if s is not None else None)  # type: ignore[misc]
-            for p, s in data["fingerprint"]
-        ]
-        index = _Index(dists, groups, fingerprint, int(data["scanned_ns"]))
+        dists = [DistributionInfo(n, v, p) for n, v, p in data["dists"]]
+        n_dists = len(dists)
+        groups = data["groups"]
         for entries in groups.values():
-            for _name, _value, idx in entries:
-                dists[idx]  # noqa: B018 - validates the index points at a known dist
+            for entry in entries:
+                name, value, idx = entry
+                if (
+                    type(name) is not str
+                    or type(value) is not str
+                    or type(idx) is not int
+                    or not 0 <= idx < n_dists
+                ):
+                    raise ValueError(f"bad entry {entry!r}")
+        for dist in dists:
+            if type(dist.name) is not str or type(dist.version) is not str:
+                raise ValueError(f"bad distribution {dist!r}")
+        fingerprint: list[tuple[str, _Stat]] = [
+            (p, tuple(st) if st is not None else None) for p, st in data["fingerprint"]
+        ]
+        for p, st in fingerprint:
+            if type(p) is not str or (st is not None and len(st) != 4):
+                raise ValueError(f"bad fingerprint entry {p!r}")
+        scanned_ns = data["scanned_ns"]
+        if type(scanned_ns) is not int:
+            raise ValueError(f"bad scanned_ns {scanned_ns!r}")
+        index = _Index(dists, groups, fingerprint, scanned_ns)
     except FileNotFoundError:
         LOG.debug("no plugin cache at %s; scanning", path)
         return None
@@ -326,7 +507,9 @@ def _load_cache(path: Path, paths: Sequence[str]) -> _Index | None:
     return index
 
 
-def _write_cache(path: Path, paths: Sequence[str], index: _Index) -> None:
+def _write_cache(path: str, paths: Sequence[str], index: _Index) -> None:
+    import tempfile  # only on a miss: costs ~3 ms to import
+
     data: dict[str, Any] = {
         "format": CACHE_FORMAT,
         "sys_path": list(paths),
@@ -335,10 +518,12 @@ def _write_cache(path: Path, paths: Sequence[str], index: _Index) -> None:
         "groups": {g: [list(e) for e in entries] for g, entries in index.groups.items()},
         "fingerprint": [[p, list(s) if s is not None else None] for p, s in index.fingerprint],
     }
+    directory = os.path.dirname(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
     tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, separators=(",", ":"))
         os.replace(tmp_name, path)
@@ -348,24 +533,27 @@ def _write_cache(path: Path, paths: Sequence[str], index: _Index) -> None:
         LOG.debug("cannot write plugin cache %s (%s); continuing without it", path, err)
     finally:
         if tmp_name is not None:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(tmp_name)
-    _prune(path.parent, keep=path)
+            except OSError:
+                pass
+    _prune(directory, keep=path)
 
 
-def _prune(directory: Path, keep: Path) -> None:
+def _prune(directory: str, keep: str) -> None:
     """Keep the :data:`MAX_CACHE_FILES` newest cache files (``keep`` always survives)."""
     try:
         files = []
-        for entry in os.scandir(directory):
-            if entry.name.endswith(".json") and entry.is_file():
-                files.append((entry.stat().st_mtime_ns, entry.path))
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json") and entry.is_file():
+                    files.append((entry.stat().st_mtime_ns, entry.path))
     except OSError as err:
         LOG.debug("cannot list plugin cache dir %s (%s)", directory, err)
         return
     files.sort(reverse=True)
     for _mtime, name in files[MAX_CACHE_FILES:]:
-        if name == str(keep):
+        if name == keep:
             continue
         try:
             os.unlink(name)
@@ -404,8 +592,7 @@ class _Memo:
 
     @staticmethod
     def _load(paths: tuple[str, ...]) -> _Index:
-        directory = _cache_dir()
-        path = directory / f"{_cache_key(paths)}.json" if directory is not None else None
+        path = _cache_file(paths)
         if path is not None:
             index = _load_cache(path, paths)
             if index is not None and _is_fresh(index.fingerprint, index.scanned_ns):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from myservice.plugins import _log
 from myservice.plugins.enabled import EnabledExtensionManager
 from myservice.plugins.exception import NoMatches
 from myservice.plugins.extension import Extension, T, check_name
 
-LOG = logging.getLogger(__name__)
+LOG = _log.getLogger(__name__)
 
 
 class DispatchExtensionManager(EnabledExtensionManager[T]):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import importlib_metadata
-
+from myservice.plugins.discovery import EntryPoint
 from myservice.plugins.exception import NoMatches
 from myservice.plugins.extension import (
     ConflictResolver,
@@ -80,7 +79,7 @@ class DriverManager(NamedExtensionManager[T]):
 
     @staticmethod
     def _default_on_load_failure(
-        manager: ExtensionManager[Any], ep: importlib_metadata.EntryPoint, err: BaseException
+        manager: ExtensionManager[Any], ep: EntryPoint, err: BaseException
     ) -> None:
         err.add_note(
             f"while loading driver {describe_entry_point(ep)} "

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
-import importlib_metadata
-
+from myservice.plugins import _log
+from myservice.plugins.discovery import EntryPoint
 from myservice.plugins.extension import ConflictResolver, Extension, ExtensionManager, T
 
-LOG = logging.getLogger(__name__)
+LOG = _log.getLogger(__name__)
 
 
 class EnabledExtensionManager(ExtensionManager[T]):
@@ -53,7 +52,7 @@ class EnabledExtensionManager(ExtensionManager[T]):
 
     def _load_one_plugin(
         self,
-        ep: importlib_metadata.EntryPoint,
+        ep: EntryPoint,
         invoke_on_load: bool,
         invoke_args: tuple[Any, ...],
         invoke_kwds: dict[str, Any],

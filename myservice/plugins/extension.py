@@ -13,20 +13,17 @@ Differences from stevedore, all deliberate:
 
 from __future__ import annotations
 
-import difflib
-import logging
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-import importlib_metadata
-
-from myservice.plugins import discovery
+from myservice.plugins import _log, discovery
+from myservice.plugins.discovery import EntryPoint
 from myservice.plugins.exception import MultipleMatches, NoMatches
 
-LOG = logging.getLogger(__name__)
+LOG = _log.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -67,6 +64,8 @@ def check_name(name: Any, what: str = "plugin name") -> str:
 
 def closest(name: str, candidates: Sequence[str]) -> str | None:
     """The candidate closest to ``name`` (difflib), or None."""
+    import difflib  # only when a name is wrong: not worth importing on every start
+
     matches = difflib.get_close_matches(name, list(dict.fromkeys(candidates)), n=1, cutoff=0.5)
     return matches[0] if matches else None
 
@@ -246,7 +245,7 @@ class ExtensionManager(Generic[T]):
         self.extensions: list[Extension[T]] = extensions
         self._by_name_cache = None
 
-    def list_entry_points(self) -> list[importlib_metadata.EntryPoint]:
+    def list_entry_points(self) -> list[EntryPoint]:
         """Every entry point of the namespace, in discovery order (nothing is imported)."""
         return list(discovery.get_entry_points(self.namespace))
 
@@ -254,7 +253,7 @@ class ExtensionManager(Generic[T]):
         """Names of every entry point of the namespace (nothing is imported)."""
         return [ep.name for ep in self.list_entry_points()]
 
-    def _wanted(self, ep: importlib_metadata.EntryPoint) -> bool:
+    def _wanted(self, ep: EntryPoint) -> bool:
         """Filter applied BEFORE importing; subclasses restrict it by name."""
         return True
 
@@ -283,10 +282,10 @@ class ExtensionManager(Generic[T]):
     def _report_empty_namespace(self) -> None:
         if self._warn_on_empty is False:
             return
-        level = logging.WARNING if self._warn_on_empty else logging.DEBUG
+        level = _log.WARNING if self._warn_on_empty else _log.DEBUG
         LOG.log(level, "namespace %r has no plugins installed on sys.path", self.namespace)
 
-    def _on_load_failure(self, ep: importlib_metadata.EntryPoint, err: Exception) -> None:
+    def _on_load_failure(self, ep: EntryPoint, err: Exception) -> None:
         if self._on_load_failure_callback is not None:
             self._on_load_failure_callback(self, ep, err)
             return
@@ -298,12 +297,12 @@ class ExtensionManager(Generic[T]):
 
     def _load_one_plugin(
         self,
-        ep: importlib_metadata.EntryPoint,
+        ep: EntryPoint,
         invoke_on_load: bool,
         invoke_args: tuple[Any, ...],
         invoke_kwds: dict[str, Any],
     ) -> Extension[T] | None:
-        if not importlib_metadata.EntryPoint.pattern.match(ep.value):
+        if not discovery.EntryPoint.pattern.match(ep.value):
             raise ValueError(
                 f"entry point target {ep.value!r} is not of the form 'module:attr'"
             )

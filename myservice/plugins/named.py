@@ -5,12 +5,11 @@ Names are filtered BEFORE import: a plugin that was not asked for is never impor
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import importlib_metadata
-
+from myservice.plugins import _log
+from myservice.plugins.discovery import EntryPoint
 from myservice.plugins.extension import (
     ConflictResolver,
     Extension,
@@ -21,7 +20,7 @@ from myservice.plugins.extension import (
     warn_deprecated,
 )
 
-LOG = logging.getLogger(__name__)
+LOG = _log.getLogger(__name__)
 
 
 def warning_on_missing_entrypoint(missing_names: Iterable[str]) -> None:
@@ -156,7 +155,7 @@ class NamedExtensionManager(ExtensionManager[T]):
         self._name_order = name_order
         self._missing_names: set[str] = set()
 
-    def _wanted(self, ep: importlib_metadata.EntryPoint) -> bool:
+    def _wanted(self, ep: EntryPoint) -> bool:
         return ep.name in self._names_set
 
     def _report_empty_namespace(self) -> None:
@@ -165,7 +164,7 @@ class NamedExtensionManager(ExtensionManager[T]):
 
     def _load_one_plugin(
         self,
-        ep: importlib_metadata.EntryPoint,
+        ep: EntryPoint,
         invoke_on_load: bool,
         invoke_args: tuple[Any, ...],
         invoke_kwds: dict[str, Any],

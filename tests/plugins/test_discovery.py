@@ -43,13 +43,89 @@ def settled(monkeypatch):
 
 def test_entry_points_carry_name_value_group_module_attr_and_dist(plugins):
     (alpha,) = [ep for ep in discovery.get_entry_points("t.ns") if ep.name == "alpha"]
-    assert isinstance(alpha, importlib_metadata.EntryPoint)
+    assert alpha == importlib_metadata.EntryPoint("alpha", alpha.value, "t.ns")
     assert alpha.group == "t.ns"
     assert alpha.value == f"{plugins.mod('classes')}:Alpha"
     assert alpha.module == plugins.mod("classes")
     assert alpha.attr == "Alpha"
     assert (alpha.dist.name, alpha.dist.version) == ("dist-a", "1.0")
     assert alpha.load().__name__ == "Alpha"
+
+
+VALUES = [
+    "pkg.mod:Obj",
+    "pkg.mod:Outer.Inner",
+    "pkg.mod",
+    "pkg.mod : Obj [extra1, extra2]",
+    "pkg.mod:Obj[one]",
+    "invalid-name",
+    "pkg.mod:",
+    "",
+]
+
+
+def _outcome(func):
+    try:
+        return ("ok", func())
+    except Exception as err:  # noqa: BLE001 - the outcome is what is compared
+        return ("raises", type(err), err.args)
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_entry_point_parses_like_importlib_metadata(value):
+    ours = discovery.EntryPoint("n", value, "g")
+    theirs = importlib_metadata.EntryPoint("n", value, "g")
+    for attr in ("name", "value", "group", "module", "attr", "extras"):
+        assert _outcome(lambda a=attr: getattr(ours, a)) == _outcome(
+            lambda a=attr: getattr(theirs, a)), attr
+    assert repr(ours) == repr(theirs)
+    assert ours.dist is None
+
+
+def test_entry_point_equality_hash_order_and_matches_like_importlib_metadata():
+    dist = discovery.DistributionInfo("d", "1.0", "/x")
+    ours = discovery.EntryPoint("n", "pkg.mod:Obj [x]", "g", dist)
+    theirs = importlib_metadata.EntryPoint("n", "pkg.mod:Obj [x]", "g")
+    assert ours == theirs and theirs == ours
+    assert hash(ours) == hash(theirs)
+    assert ours != discovery.EntryPoint("n", "pkg.mod:Other", "g")
+    assert ours != "n"
+    assert sorted([discovery.EntryPoint("b", "m:X", "g"), ours]) == [
+        discovery.EntryPoint("b", "m:X", "g"), ours]
+    for params in [{}, {"group": "g"}, {"name": "n", "module": "pkg.mod"},
+                   {"attr": "Obj", "extras": ["x"]}, {"name": "other"}, {"value": "pkg.mod"}]:
+        assert ours.matches(**params) == theirs.matches(**params), params
+    with pytest.raises(ValueError, match='"dist" is not suitable for matching'):
+        ours.matches(dist=dist)
+    with pytest.raises(AttributeError, match="immutable"):
+        ours.name = "other"
+    assert ours.dist is dist
+
+
+def test_entry_point_load_imports_module_and_dotted_attribute():
+    assert discovery.EntryPoint("n", "os.path:join", "g").load() is os.path.join
+    assert discovery.EntryPoint("n", "os:path.join", "g").load() is os.path.join
+    assert discovery.EntryPoint("n", "os.path", "g").load() is os.path
+    with pytest.raises(ValueError, match="Invalid object reference"):
+        discovery.EntryPoint("n", "not a target", "g").load()
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        discovery.EntryPoint("n", "os:no_such_thing", "g").load()
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_xyz"):
+        discovery.EntryPoint("n", "no_such_module_xyz:X", "g").load()
+
+
+def test_entry_points_and_distributions_pickle_and_compare_by_value():
+    import pickle
+
+    dist = discovery.DistributionInfo("d", "1.0", "/x")
+    ep = discovery.EntryPoint("n", "m:X", "g", dist)
+    copy = pickle.loads(pickle.dumps(ep))
+    assert copy == ep and copy.dist == dist and hash(copy.dist) == hash(dist)
+    assert dist != discovery.DistributionInfo("d", "1.1", "/x")
+    assert str(dist) == "d 1.0"
+    assert repr(dist) == "DistributionInfo(name='d', version='1.0', path='/x')"
+    with pytest.raises(AttributeError, match="immutable"):
+        dist.version = "2"
 
 
 def test_order_is_sys_path_then_distribution_then_name(plugins, tmp_path, monkeypatch):
