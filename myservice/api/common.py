@@ -25,6 +25,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` refusing an object that names a key twice (which of the two
+    values counts is ambiguous between parsers)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {duplicate!r} appears twice in one object")
+    return out
+
+
 def _depth_exceeds(value: Any, limit: int) -> bool:
     """Whether ``value`` nests containers more than ``limit`` levels deep (iterative)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -45,7 +56,8 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 def read_json(req: webob.Request, validator: Draft202012Validator) -> Any:
     """The request body decoded as UTF-8 JSON and validated by ``validator``.
 
-    400 for a missing body, invalid UTF-8, invalid JSON, nesting deeper than
+    400 for a missing body, invalid UTF-8, invalid JSON (``NaN``/``Infinity`` and a key
+    repeated in one object included), nesting deeper than
     :data:`MAX_DEPTH` or a schema violation; 415 when ``Content-Type`` is not
     ``application/json`` (a ``charset`` parameter, if any, must be UTF-8).
     """
@@ -69,7 +81,7 @@ def read_json(req: webob.Request, validator: Draft202012Validator) -> Any:
     except UnicodeDecodeError as exc:
         raise APIError(400, f"The request body is not valid UTF-8 (byte {exc.start}).") from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise APIError(
             400, f"The request body is nested more than {MAX_DEPTH} levels deep."
