@@ -252,15 +252,35 @@ class _Index:
         self.built: dict[str, tuple[EntryPoint, ...]] = {}
 
     def entry_points(self, group: str) -> tuple[EntryPoint, ...]:
+        """The entry points of ``group``; :class:`_CorruptCache` if its entries are bad.
+
+        Entries are validated here, one group at a time, rather than when a cache file is
+        read: a warm look-up then checks the ~20 entries it uses, not all ~2000.
+        """
         eps = self.built.get(group)
         if eps is None:
             dists = self.dists
-            eps = tuple(
-                EntryPoint(name, value, group, dists[idx])
-                for name, value, idx in self.groups.get(group, ())
-            )
-            self.built[group] = eps
+            n_dists = len(dists)
+            built = []
+            try:
+                for entry in self.groups.get(group, ()):
+                    name, value, idx = entry
+                    if (
+                        type(name) is not str
+                        or type(value) is not str
+                        or type(idx) is not int
+                        or not 0 <= idx < n_dists
+                    ):
+                        raise _CorruptCache(f"bad entry {entry!r} in group {group!r}")
+                    built.append(EntryPoint(name, value, group, dists[idx]))
+            except (TypeError, ValueError) as err:
+                raise _CorruptCache(f"bad entries in group {group!r}: {err}") from None
+            eps = self.built[group] = tuple(built)
         return eps
+
+
+class _CorruptCache(ValueError):
+    """An index read from the disk cache holds a malformed entry."""
 
 
 def _stat(path: str) -> _Stat:
@@ -473,20 +493,13 @@ def _load_cache(path: str, paths: Sequence[str]) -> _Index | None:
             LOG.debug("plugin cache %s is for another format or sys.path; rescanning", path)
             return None
         dists = [DistributionInfo(n, v, p) for n, v, p in data["dists"]]
-        n_dists = len(dists)
         groups = data["groups"]
-        for entries in groups.values():
-            for entry in entries:
-                name, value, idx = entry
-                if (
-                    type(name) is not str
-                    or type(value) is not str
-                    or type(idx) is not int
-                    or not 0 <= idx < n_dists
-                ):
-                    raise ValueError(f"bad entry {entry!r}")
+        # Entries are checked per group, on use (_Index.entry_points); shapes here.
+        for group, entries in groups.items():
+            if type(entries) is not list:
+                raise ValueError(f"bad group {group!r}")
         for dist in dists:
-            if type(dist.name) is not str or type(dist.version) is not str:
+            if not type(dist.name) is type(dist.version) is type(dist.path) is str:
                 raise ValueError(f"bad distribution {dist!r}")
         fingerprint: list[tuple[str, _Stat]] = [
             (p, tuple(st) if st is not None else None) for p, st in data["fingerprint"]
@@ -576,13 +589,18 @@ class _Memo:
         with self._lock:
             self._entries.clear()
 
-    def index(self) -> _Index:
+    def index(self, rescan: bool = False) -> _Index:
+        """The index for the current ``sys.path``: memo, else disk cache, else a scan.
+
+        ``rescan`` skips memo and disk cache (used when the cached one proved corrupt).
+        """
         paths = _paths()
-        with self._lock:
-            cached = self._entries.get(paths)
-        if cached is not None and _is_fresh(cached.fingerprint, cached.scanned_ns):
-            return cached
-        index = self._load(paths)
+        if not rescan:
+            with self._lock:
+                cached = self._entries.get(paths)
+            if cached is not None and _is_fresh(cached.fingerprint, cached.scanned_ns):
+                return cached
+        index = self._load(paths, use_disk=not rescan)
         with self._lock:
             self._entries.pop(paths, None)
             self._entries[paths] = index
@@ -591,9 +609,9 @@ class _Memo:
         return index
 
     @staticmethod
-    def _load(paths: tuple[str, ...]) -> _Index:
+    def _load(paths: tuple[str, ...], use_disk: bool = True) -> _Index:
         path = _cache_file(paths)
-        if path is not None:
+        if path is not None and use_disk:
             index = _load_cache(path, paths)
             if index is not None and _is_fresh(index.fingerprint, index.scanned_ns):
                 LOG.debug("plugin cache hit %s", path)
@@ -625,7 +643,11 @@ def get_entry_points(namespace: str) -> list[EntryPoint]:
             f"plugin namespace must be a string like 'myservice.storage', "
             f"got {type(namespace).__name__} {namespace!r}"
         )
-    return list(_MEMO.index().entry_points(namespace))
+    try:
+        return list(_MEMO.index().entry_points(namespace))
+    except _CorruptCache as err:
+        LOG.debug("unusable plugin cache (%s); rescanning", err)
+        return list(_MEMO.index(rescan=True).entry_points(namespace))
 
 
 def namespaces() -> list[str]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from myservice.plugins import _log
 from myservice.plugins.enabled import EnabledExtensionManager
 from myservice.plugins.exception import NoMatches
 from myservice.plugins.extension import Extension, T, check_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from typing import Any
 
 LOG = _log.getLogger(__name__)
 

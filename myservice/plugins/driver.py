@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from myservice.plugins.discovery import EntryPoint
 from myservice.plugins.exception import NoMatches
@@ -18,6 +17,10 @@ from myservice.plugins.extension import (
     error_on_conflict,
 )
 from myservice.plugins.named import NamedExtensionManager, warning_on_missing_entrypoint
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from typing import Any
 
 __all__ = ["DriverManager", "error_on_conflict"]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from myservice.plugins import _log
 from myservice.plugins.discovery import EntryPoint
 from myservice.plugins.extension import ConflictResolver, Extension, ExtensionManager, T
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from typing import Any
 
 LOG = _log.getLogger(__name__)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from myservice.plugins.extension import Extension, T, check_name
 from myservice.plugins.named import NamedExtensionManager
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from typing import Any
+
 HookConflictResolver = Callable[
-    [str, str, list[Extension[Any]]], "Extension[Any] | list[Extension[Any]]"
+    [str, str, "list[Extension[Any]]"], "Extension[Any] | list[Extension[Any]]"
 ]
 
 

@@ -6,7 +6,6 @@ Names are filtered BEFORE import: a plugin that was not asked for is never impor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from myservice.plugins import _log
 from myservice.plugins.discovery import EntryPoint
@@ -19,6 +18,10 @@ from myservice.plugins.extension import (
     closest,
     warn_deprecated,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from typing import Any
 
 LOG = _log.getLogger(__name__)
 
