@@ -1,8 +1,8 @@
 """Property-based fuzzing of the whole application from its own OpenAPI document.
 
 The application is built from the shipped ``etc/api-paste.ini`` over a tmp config (SQLite)
-and driven **in-process through WSGI** (``webob.Request.blank(...).get_response(app)``).  The
-document is fetched from ``GET /v1/openapi.json``; for every operation in it Hypothesis draws
+and driven **in-process through WSGI** (``conftest.wsgi_call``: body read, then ``close()``).
+The document is fetched from ``GET /v1/openapi.json``; for every operation in it Hypothesis draws
 path parameters (ids of users created earlier in the run, or any text), query parameters
 (valid for their schemas, or any text, or unknown names), bodies (valid for the request
 schema, any JSON value, bytes that are not UTF-8 or no body), a ``Content-Type`` and an
@@ -36,6 +36,7 @@ from referencing.jsonschema import DRAFT202012
 from myservice.wsgi.faults import REQUEST_ID_HEADER
 
 from . import strategies as gen
+from .conftest import wsgi_call
 
 EXAMPLES = int(os.environ.get("MYSERVICE_FUZZ_EXAMPLES", "25"))
 _DOC_URI = "urn:myservice:openapi"
@@ -160,7 +161,7 @@ def _check(checker: Checker, path: str, method: str, res: webob.Response) -> Non
 def test_fuzz_every_operation_conforms_to_the_document(built, auth):
     app, _, admin_token = built
     token = admin_token if auth == "admin" else None
-    doc = webob.Request.blank("/v1/openapi.json").get_response(app).json
+    doc = wsgi_call(app, webob.Request.blank("/v1/openapi.json")).json
     checker = Checker(doc)
     operations = _operations(doc)
     ids: list[str] = []
@@ -183,7 +184,7 @@ def test_fuzz_every_operation_conforms_to_the_document(built, auth):
             req.body = body
             if "Content-Type" in headers:
                 req.content_type = headers["Content-Type"]
-        res = req.get_response(app)
+        res = wsgi_call(app, req)
         seen[(path, method)] += 1
         statuses[(path, method, res.status_int)] += 1
         _check(checker, path, method, res)

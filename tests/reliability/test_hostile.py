@@ -26,7 +26,7 @@ from paste.deploy import loadapp
 from myservice.tokens import TokenStore
 from tests.serving.helpers import BIN, ETC, copy_etc, create_token, free_port, serving
 
-from .conftest import assert_envelope, user_count
+from .conftest import assert_envelope, user_count, wsgi_call
 
 USER = {"user": {"name": "seed"}}
 
@@ -52,7 +52,7 @@ class Driver:
             req.content_type = "application/json"
         for name, value in headers.items():
             req.headers[name.replace("_", "-")] = value
-        return req.get_response(self.app)
+        return wsgi_call(self.app, req)
 
     def refused(self, res: webob.Response, *statuses: int) -> dict:
         """The answer is one of ``statuses`` in the envelope; the app still serves; nothing
