@@ -230,10 +230,15 @@ def test_token_expiring_while_running_stops_working(site: Site) -> None:
 
 
 def _debug_everywhere(ini: Path) -> None:
-    """Every logger of the copied ini at DEBUG (root included)."""
+    """Every logger of the copied ini at DEBUG (root included), plus SQLAlchemy's (which sets
+    its own to WARNING when imported: SQL statements and pool events) and psycopg's."""
     text = ini.read_text(encoding="utf-8")
     text = re.sub(r"(?m)^level = (INFO|WARNING)$", "level = DEBUG", text)
     assert text.count("level = DEBUG") >= 3
+    text, count = re.subn(r"(?m)^keys = root, (.*)$", r"keys = root, \1, sqlalchemy, psycopg", text)
+    assert count == 1
+    for name in ("sqlalchemy", "psycopg"):
+        text += f"\n[logger_{name}]\nlevel = DEBUG\nhandlers =\nqualname = {name}\n"
     ini.write_text(text, encoding="utf-8")
 
 
@@ -337,6 +342,7 @@ def _leak_scenario(tmp_path: Path, real: sa.URL, password: str, forwarder: Forwa
 
     # the capture is the real thing: DEBUG lines, the masked URL, the audited events
     assert " DEBUG " in server_log
+    assert " INFO sqlalchemy.engine.Engine " in server_log  # the SQL statements, too
     assert "***" in server_log, "the outage was logged with the masked database URL"
     assert f":{forwarder.port}" in failed and "***" in failed, failed
     assert audit.read_text(encoding="utf-8").count("\n") == 3  # create, update, delete
