@@ -536,8 +536,15 @@ class SQLiteDriver(SQLDriver):
             write = conn.get_execution_options().get(_WRITE, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
-    def _write_guard(self) -> contextlib.AbstractContextManager[Any]:
-        return self._writers
+    @contextlib.contextmanager
+    def _write_guard(self) -> Iterator[None]:
+        timeout = self.conf.storage.pool_timeout
+        if not self._writers.acquire(timeout=timeout):
+            raise self._unavailable(TimeoutError(f"no turn to write within {timeout:g}s"))
+        try:
+            yield
+        finally:
+            self._writers.release()
 
     def _prepare_schema(self, engine: sa.Engine) -> None:
         path = Path(engine.url.database or "")

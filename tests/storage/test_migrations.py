@@ -124,3 +124,33 @@ def test_sqlite_upgrades_itself_on_start(tmp_path, make_conf):
             )
     finally:
         driver.close()
+
+
+@pytest.mark.parametrize("fresh", SERVERS, indirect=True)
+def test_processes_auto_upgrading_together_upgrade_once(fresh):
+    import threading
+
+    cls, conf = fresh
+    config = conf(auto_upgrade=True)
+    drivers = [cls(config) for _ in range(4)]
+    barrier = threading.Barrier(len(drivers))
+    errors: list[BaseException] = []
+
+    def start(driver) -> None:
+        barrier.wait()
+        try:
+            driver.start()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(d,)) for d in drivers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert drivers[0].schema_state().is_head
+    finally:
+        for driver in drivers:
+            driver.close()
