@@ -37,12 +37,15 @@ import _common as c  # noqa: E402
 HERE = Path(__file__).resolve().parent
 THREADS = 4
 
+#: label -> (server, app, extra lines for myservice.conf)
 SERVERS = {
-    "waitress/ours": ("waitress", "ours"),
-    "waitress/flask": ("waitress", "flask"),
-    "waitress/raw": ("waitress", "raw"),
-    "gunicorn/ours": ("gunicorn", "ours"),
-    "gunicorn/flask": ("gunicorn", "flask"),
+    "waitress/ours": ("waitress", "ours", ""),
+    "waitress/flask": ("waitress", "flask", ""),
+    "waitress/raw": ("waitress", "raw", ""),
+    "gunicorn/ours": ("gunicorn", "ours", ""),
+    "gunicorn/flask": ("gunicorn", "flask", ""),
+    # not a target: shows what the synchronous audit hook (flock + fsync) costs a POST
+    "waitress/ours, hooks off": ("waitress", "ours", "\n[hooks]\ndisabled = audit, notify\n"),
 }
 
 LUA = """
@@ -78,15 +81,18 @@ def free_port() -> int:
 class Server:
     """One server process serving one application on a free loopback port."""
 
-    def __init__(self, label: str, server: str, kind: str, workdir: Path) -> None:
+    def __init__(self, label: str, server: str, kind: str, extra: str, workdir: Path) -> None:
         self.label = label
         self.kind = kind
         self.port = free_port()
-        self.workdir = workdir / label.replace("/", "-")
+        self.workdir = workdir / label.replace("/", "-").replace(", ", "-").replace(" ", "-")
         self.workdir.mkdir()
         for name in ("api-paste.ini", "myservice.conf"):
             shutil.copyfile(workdir / name, self.workdir / name)
         shutil.copytree(workdir / "state", self.workdir / "state")
+        if extra:
+            with open(self.workdir / "myservice.conf", "a", encoding="utf-8") as conf:
+                conf.write(extra)
         env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir)})
         if server == "waitress":
             cmd = [sys.executable, str(HERE / "_serve.py"), kind, str(self.port), str(THREADS)]
