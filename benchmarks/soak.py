@@ -25,7 +25,7 @@ What it does:
 ``--kill``: ``kill -9`` the server half-way, start it again on the same state (no repair
 step), the clients reconnect; requests cut by the kill are "in doubt".  ``--db-outage``
 (PostgreSQL only): the server reaches the database through a TCP forwarder
-(``tests/storage/test_faults.Forwarder``) that is stopped for ``--outage-seconds`` half-way;
+(``tests/storage/forwarder.Forwarder``) that is stopped for ``--outage-seconds`` half-way;
 requests meanwhile must get 503 in the error envelope (counted), and the service must recover
 by itself.  Exit status 0 when every check passes, 1 otherwise.  Loopback only.
 """
@@ -518,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.driver == "postgresql":
                 db_url = stack.enter_context(postgresql_schema(args.postgresql_url))
                 if args.db_outage:
-                    from tests.storage.test_faults import Forwarder
+                    from tests.storage.forwarder import Forwarder
 
                     forwarder = Forwarder(db_url.port or 5432)
                     forwarder.start()

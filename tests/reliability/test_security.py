@@ -39,7 +39,7 @@ from tests.serving.helpers import (
     list_all_users,
     serving,
 )
-from tests.storage.test_faults import Forwarder
+from tests.storage.forwarder import Forwarder
 
 #: a safety net for "takes effect while running", not a performance expectation
 EFFECT_DEADLINE = 60.0

@@ -17,7 +17,7 @@ from myservice.storage import migration, schema
 from myservice.storage.base import StartupError, Unavailable
 from myservice.storage.sql import MySQLDriver, PostgreSQLDriver, SQLiteDriver
 
-from .test_faults import Forwarder
+from .forwarder import Forwarder
 
 SERVER_DRIVERS = [
     pytest.param(PostgreSQLDriver, id="postgresql"),
