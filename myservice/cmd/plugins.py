@@ -2,13 +2,15 @@
 
 Commands::
 
-    myservice-plugins list [NAMESPACE ...] [--json] [--all] [--no-load]
-    myservice-plugins check NAMESPACE [NAMESPACE ...]
+    myservice-plugins list [NAMESPACE ...] [--json] [--all] [--no-load] [--config-file PATH]
+    myservice-plugins check NAMESPACE [NAMESPACE ...] [--config-file PATH]
     myservice-plugins pipeline PATH_TO_PASTE_INI
 
 ``list`` shows, per namespace, each plugin's name, entry-point target, the distribution
 (and version) that provides it and whether it loads (it is imported; the error is reported
-when it does not).  Without NAMESPACE it shows myservice's own namespaces; ``--all`` shows
+when it does not; API extensions are also constructed and their routes added to a scratch
+router, as the service does, so one the service would leave out is reported as failing).
+Without NAMESPACE it shows myservice's own namespaces; ``--all`` shows
 every entry-point group installed.  ``check`` exits 1 when any plugin of the given
 namespaces fails to load.  ``pipeline`` reads a Paste Deploy ini file with configparser
 (nothing is imported or built) and prints each ``[pipeline:...]``: its filters in order,
@@ -113,13 +115,30 @@ def _describe_error(exc: BaseException) -> str:
     return mask_text(f"{type(exc).__name__}: {exc}")
 
 
-def inspect_namespace(namespace: str, load: bool = True) -> list[PluginStatus]:
+#: namespace -> how the service initialises a loaded plugin of it, so that ``list`` and
+#: ``check`` report a plugin the service would leave out as failed, not only one that
+#: cannot be imported
+def _initialise_extension(plugin: Any, conf: Any) -> None:
+    from myservice.wsgi.app import add_extension_routes
+    from myservice.wsgi.router import Router
+
+    add_extension_routes(Router(), plugin(conf))
+
+
+_INITIALISERS = {"myservice.api.extensions": _initialise_extension}
+
+
+def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> list[PluginStatus]:
     """Return the status of every entry point of ``namespace``, in discovery order.
 
     With ``load`` the target of each entry point is imported; an exception raised by the
-    import is caught and described (``"ModuleNotFoundError: No module named 'x'"``).
+    import is caught and described (``"ModuleNotFoundError: No module named 'x'"``).  API
+    extensions are also initialised the way the service does it (``Cls(conf)``, then their
+    routes are added to a scratch router), with ``conf`` (defaults when None), so one whose
+    constructor or ``add_routes`` raises is reported as failing too.
     """
     result = []
+    initialise = _INITIALISERS.get(namespace)
     for ep in _discovery().get_entry_points(namespace):
         dist = getattr(ep, "dist", None)
         error = None
@@ -128,7 +147,9 @@ def inspect_namespace(namespace: str, load: bool = True) -> list[PluginStatus]:
             # (``--json`` especially).
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    ep.load()
+                    plugin = ep.load()
+                    if initialise is not None:
+                        initialise(plugin, conf if conf is not None else _default_conf())
             except Exception as exc:  # noqa: BLE001 - any import failure is a finding
                 error = _describe_error(exc)
                 LOG.debug("plugin %s:%s failed to load", namespace, ep.name, exc_info=True)
@@ -144,6 +165,23 @@ def inspect_namespace(namespace: str, load: bool = True) -> list[PluginStatus]:
             )
         )
     return result
+
+
+def _default_conf() -> Any:
+    from myservice import conf as conf_mod
+
+    return conf_mod.defaults()
+
+
+def _load_conf(path: str | None) -> Any:
+    if path is None:
+        return None
+    from myservice import conf as conf_mod
+
+    try:
+        return conf_mod.load(path)
+    except conf_mod.ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _resolve_namespaces(requested: Sequence[str], show_all: bool) -> list[str]:
@@ -207,7 +245,8 @@ def _print_namespaces(report: dict[str, list[PluginStatus]], out: TextIO) -> Non
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     namespaces = _resolve_namespaces(args.namespaces, args.all)
-    report = {ns: inspect_namespace(ns, load=not args.no_load) for ns in namespaces}
+    conf = _load_conf(args.config_file)
+    report = {ns: inspect_namespace(ns, load=not args.no_load, conf=conf) for ns in namespaces}
     if args.json:
         doc = {
             "namespaces": [
@@ -224,7 +263,8 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     namespaces = _resolve_namespaces(args.namespaces, show_all=False)
-    plugins = [p for ns in namespaces for p in inspect_namespace(ns)]
+    conf = _load_conf(args.config_file)
+    plugins = [p for ns in namespaces for p in inspect_namespace(ns, conf=conf)]
     failures = [p for p in plugins if not p.loads]
     for p in failures:
         print(
@@ -441,9 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument(
         "--no-load", action="store_true", help="do not import the plugins (LOADS shows '-')"
     )
+    config_help = (
+        "service configuration API extensions are initialised with, as the service does "
+        "(default: the built-in defaults)"
+    )
+    p_list.add_argument("--config-file", metavar="PATH", help=config_help)
     p_list.set_defaults(func=cmd_list)
     p_check = sub.add_parser("check", help="exit 1 when a plugin of the namespaces fails to load")
     p_check.add_argument("namespaces", nargs="+", metavar="NAMESPACE")
+    p_check.add_argument("--config-file", metavar="PATH", help=config_help)
     p_check.set_defaults(func=cmd_check)
     p_pipe = sub.add_parser("pipeline", help="print the pipelines of a paste ini file")
     p_pipe.add_argument("path", metavar="PATH_TO_PASTE_INI")

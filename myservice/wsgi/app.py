@@ -104,6 +104,19 @@ def _origin(record: Any) -> str:
     return " ".join(p for p in parts if p) or "unknown origin"
 
 
+def add_extension_routes(router: Router, extension: Any) -> None:
+    """Add the routes ``extension.add_routes`` declares to ``router``, all or none.
+
+    Raises whatever ``add_routes`` raises, or :class:`ValueError` from the router for a
+    clash with an existing ``(method, path)`` or a bad row.
+    """
+    recorder = _RouteRecorder()
+    add_routes = getattr(extension, "add_routes", None)
+    if add_routes is not None:
+        add_routes(recorder)
+    router.add_routes(recorder.rows)
+
+
 def build_router(ctx: context_mod.ServiceContext) -> Router:
     """The ``/v1`` router over ``ctx``: :data:`~myservice.wsgi.router.ROUTES` plus the routes
     each loaded extension adds in its ``add_routes(router)``.
@@ -117,12 +130,8 @@ def build_router(ctx: context_mod.ServiceContext) -> Router:
     for record in ctx.extensions:
         extension = getattr(record, "obj", record)
         alias = getattr(extension, "alias", None) or getattr(record, "name", "?")
-        recorder = _RouteRecorder()
         try:
-            add_routes = getattr(extension, "add_routes", None)
-            if add_routes is not None:
-                add_routes(recorder)
-            router.add_routes(recorder.rows)
+            add_extension_routes(router, extension)
         except Exception as exc:
             LOG.error(
                 "API extension %s from %s left out: its routes could not be added: %s: %s",

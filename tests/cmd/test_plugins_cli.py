@@ -372,3 +372,107 @@ def test_pipeline_of_the_shipped_paste_ini(capsys):
         f"[{s}]" for s in pipelines
     ]
     assert "!" not in out
+
+
+# -- API extensions are initialised the way the service does it ----------------------------
+
+_EXTENSIONS = "myservice.api.extensions"
+
+
+@pytest.fixture
+def extension_site(site):
+    """Three API extensions in a fake distribution: one that works, one whose constructor
+    raises, one whose ``add_routes`` raises.  They import fine: only initialising shows the
+    two broken ones."""
+    mod = site.module(
+        """
+        from myservice.api import policy
+        from myservice.api.extensions import APIExtension
+
+        class Fine(APIExtension):
+            alias = "fine_ext"
+            name = description = "fine"
+            updated = "2026-01-01T00:00:00Z"
+
+            def add_routes(self, router):
+                router.add_route("GET", "/fine", lambda req, ctx: None, policy.READ)
+
+        class BadInit(Fine):
+            alias = "badinit_ext"
+
+            def __init__(self, conf):
+                raise RuntimeError("needs [plugin:badinit_ext] url")
+
+        class BadRoutes(Fine):
+            alias = "badroutes_ext"
+
+            def add_routes(self, router):
+                raise ValueError("route table is wrong")
+        """
+    )
+    site.dist(
+        "extdist",
+        "0.3",
+        {
+            _EXTENSIONS: {
+                "fine_ext": f"{mod}:Fine",
+                "badinit_ext": f"{mod}:BadInit",
+                "badroutes_ext": f"{mod}:BadRoutes",
+            }
+        },
+    )
+    return mod
+
+
+def test_list_shows_extensions_that_fail_to_initialise_as_failed(capsys, extension_site):
+    code, out, _ = run(capsys, "list", _EXTENSIONS, "--json")
+    assert code == 0
+    plugins = {p["name"]: p for p in json.loads(out)["namespaces"][0]["plugins"]}
+    assert plugins["fine_ext"]["loads"] is True
+    assert plugins["badinit_ext"]["loads"] is False
+    assert plugins["badinit_ext"]["error"] == "RuntimeError: needs [plugin:badinit_ext] url"
+    assert plugins["badroutes_ext"]["loads"] is False
+    assert plugins["badroutes_ext"]["error"] == "ValueError: route table is wrong"
+
+
+def test_check_fails_on_an_extension_that_fails_to_initialise(capsys, extension_site):
+    code, out, _ = run(capsys, "check", _EXTENSIONS)
+    assert code == 1
+    failed = sorted(line for line in out.splitlines() if line.startswith("FAILED"))
+    assert len(failed) == 2
+    assert "badinit_ext" in failed[0] and "badroutes_ext" in failed[1]
+
+
+def test_extensions_are_initialised_with_the_given_config_file(capsys, site, tmp_path):
+    mod = site.module(
+        """
+        from myservice.api.extensions import APIExtension
+
+        class NeedsOption(APIExtension):
+            alias = "opt_ext"
+            name = description = "needs an option"
+            updated = "2026-01-01T00:00:00Z"
+
+            def __init__(self, conf):
+                if not conf.plugin_options("opt_ext").get("url"):
+                    raise ValueError("[plugin:opt_ext] url is empty")
+                super().__init__(conf)
+
+            def add_routes(self, router):
+                pass
+        """
+    )
+    site.dist("optdist", "1.0", {_EXTENSIONS: {"opt_ext": f"{mod}:NeedsOption"}})
+    conf_file = tmp_path / "myservice.conf"
+    conf_file.write_text("[plugin:opt_ext]\nurl = http://example.invalid/\n")
+    assert run(capsys, "check", _EXTENSIONS)[0] == 1  # defaults: the option is missing
+    code, out, _ = run(capsys, "check", _EXTENSIONS, "--config-file", str(conf_file))
+    assert code == 0, out
+
+
+def test_a_bad_config_file_is_a_one_line_error(capsys, extension_site, tmp_path):
+    conf_file = tmp_path / "myservice.conf"
+    conf_file.write_text("[storag]\ndriver = memory\n")
+    code, _, err = run(capsys, "list", _EXTENSIONS, "--config-file", str(conf_file))
+    assert code == 2
+    assert_one_line_error(err, "[storag]: unknown section", "did you mean [storage]")
