@@ -269,6 +269,16 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             "Event hooks not to run, by hook name (e.g. audit, notify), without uninstalling.",
         ),
         Opt("timeout", "float", 5.0, "Seconds a hook may run before it is abandoned.", 0.01),
+        Opt(
+            "queue_size",
+            "int",
+            1000,
+            "Events each hook may have waiting (hooks run after the response, in the "
+            "background); when a hook falls this far behind, further events are dropped for "
+            "it and logged at ERROR.",
+            1,
+            1000000,
+        ),
     ),
     "audit": (
         Opt(
