@@ -16,14 +16,28 @@ registered under several events).  The contract, for third-party hook authors:
   never instantiated.
 * **Call.** ``hook(event)`` is called with an :class:`Event` for every event it is registered
   under.  The return value is ignored.
-* **After the commit.** Hooks run *after* the change is committed.  They cannot undo or
-  corrupt it: each hook gets its own deep copy of the resource, and every exception it raises is
-  caught and logged (ERROR with the request id, event, hook name and distribution; the traceback
-  at DEBUG).  The request still succeeds.
+* **After the commit, after the response.** Hooks run *after* the change is committed, in the
+  dispatcher's own threads: ``fire`` only queues the event, so the response does not wait for
+  any hook.  Hooks cannot undo or corrupt the change: each hook gets its own deep copy of the
+  resource, and every exception it raises is caught and logged (ERROR with the request id,
+  event, hook name and distribution; the traceback at DEBUG).  The request still succeeds.
+* **Order.** A hook receives the events of one process in the order they were fired (one queue
+  and one delivery thread per hook instance), across all the events it is registered under.
+  Different hooks run independently of each other.
 * **Time limit.** Each call runs in a worker thread of the dispatcher's bounded pool and is
-  waited for at most ``[hooks] timeout`` seconds; a slower hook is abandoned (logged, left to
-  finish on its own) and the request continues.  Hooks must therefore be thread-safe: one
-  instance serves concurrent requests.  Use short timeouts for any I/O of your own.
+  waited for at most ``[hooks] timeout`` seconds; a slower call is abandoned (logged, left to
+  finish on its own, possibly overlapping the hook's next call).  An instance may be called
+  from different threads, so it must be thread-safe.  Use short timeouts for any I/O of your
+  own.  A hook that falls ``[hooks] queue_size`` events behind misses further events (each one
+  logged at ERROR).  The logging context variable ``myservice.log.request_id`` holds the
+  event's request id during the call.
+* **Batches (optional).** A hook may define ``call_batch(events)``: when two or more events
+  are waiting for it, the dispatcher calls ``call_batch`` once with all of them (in order, at
+  most ``myservice.hooks.dispatcher.MAX_BATCH``) instead of calling the hook once per event --
+  e.g. ``audit`` writes them with one fsync.  It counts as one call for the time limit; an
+  exception fails every event of the batch.
+* **Durability.** Queued events are delivered on a clean shutdown (``close()``, bounded by
+  ``[hooks] timeout``); a process killed with ``kill -9`` loses the events still queued.
 * **Clean-up.** An optional ``close()`` method is called once when the application shuts the
   dispatcher down.
 """

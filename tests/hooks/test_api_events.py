@@ -28,6 +28,9 @@ def test_create_update_delete_are_audited_with_the_request_id(tmp_path: Path, ma
     global_conf = {"here": str(tmp_path), "__file__": str(ini), "config_file": str(conf.path)}
     ctx = context_mod.from_global_conf(global_conf)
     assert isinstance(ctx.hooks, HookDispatcher)
+    # the application uses this context (as the urlmap composite shares one), so closing it
+    # delivers what the API fired: hooks run after the response, in the dispatcher's threads
+    global_conf[context_mod.CONTEXT_KEY] = ctx
     try:
         app = webtest.TestApp(mount("/v1", api_v1_factory(global_conf)))
         created = app.post_json(
@@ -41,9 +44,11 @@ def test_create_update_delete_are_audited_with_the_request_id(tmp_path: Path, ma
             extra_environ=_rid(2),
         )
         app.delete(f"/v1/users/{user_id}", headers=ADMIN, extra_environ=_rid(3))
+        assert ctx.hooks.flush(30)
+        flushed = audit.read_text(encoding="utf-8").count("\n")
     finally:
-        ctx.hooks.close()
-        ctx.close()
+        ctx.close()  # closes the dispatcher, which delivers anything still queued
+    assert flushed == 3
     lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
     assert [line["event"] for line in lines] == ["user.create", "user.update", "user.delete"]
     assert [line["request_id"] for line in lines] == [_rid(i)[REQUEST_ID] for i in (1, 2, 3)]

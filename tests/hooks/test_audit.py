@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from myservice.hooks import Event, HookConfigError
-from myservice.hooks.audit import AuditHook, append_line, repair_tail
+from myservice.hooks import audit as audit_mod
+from myservice.hooks.audit import AuditHook, append_line, append_lines, repair_tail
 
 from .conftest import make_hook_conf
 
@@ -144,6 +145,41 @@ def test_append_line_rejects_partial_or_multiple_lines(tmp_path):
     for bad in (b"no newline", b"two\nlines\n"):
         with pytest.raises(ValueError, match="exactly one line"):
             append_line(tmp_path / "x", bad)
+
+
+def test_a_batch_is_one_write_and_one_fsync(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    hook = _audit(tmp_path, path)
+    hook(_event(0))
+    path.write_bytes(path.read_bytes() + b'{"torn')  # a writer was killed mid-line
+    calls: list[str] = []
+    real_write, real_fsync = os.write, os.fsync
+
+    def write(fd, data):
+        calls.append("write")
+        return real_write(fd, data)
+
+    def fsync(fd):
+        calls.append("fsync")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(audit_mod.os, "write", write)
+    monkeypatch.setattr(audit_mod.os, "fsync", fsync)
+    hook.call_batch([_event(i, note="line\nbreak") for i in range(1, 6)])
+    assert calls == ["write", "fsync"]
+    # the torn tail was repaired first; every line is complete, in order
+    assert [r["request_id"] for r in _lines(path)] == [f"req-{i}" for i in range(6)]
+
+
+def test_append_lines_rejects_partial_lines_and_writes_nothing(tmp_path):
+    path = tmp_path / "x"
+    with pytest.raises(ValueError, match="complete lines"):
+        append_lines(path, [b"one\n", b"two"])
+    with pytest.raises(ValueError, match="complete lines"):
+        append_lines(path, [b"one\ntwo\n"])
+    assert not path.exists()
+    append_lines(path, [])
+    assert not path.exists()
 
 
 def test_threads_share_one_file(tmp_path):

@@ -1,5 +1,9 @@
 """HookDispatcher: loading (order, once per application, disabled, failures) and firing
-(copies, failures, timeouts) with fake hook distributions on sys.path."""
+(asynchronous delivery, per-hook order, batches, bounded queues, copies, failures, timeouts,
+draining at close) with fake hook distributions on sys.path.
+
+Delivery is asynchronous: the tests wait for it with ``dispatcher.flush()`` or ``close()``
+(leaving the ``with`` block), or with the threading.Events of the hooks -- never with sleeps."""
 
 from __future__ import annotations
 
@@ -100,6 +104,21 @@ class Closing(Recorder):
         Closing.CLOSED.append(self)
 
 
+class Batcher(Recorder):
+    # its first single call blocks until RELEASE; records the request ids of every call
+
+    name = "batcher"
+    BATCHES = []
+
+    def __call__(self, event):
+        Batcher.BATCHES.append([event.request_id])
+        STARTED.set()
+        RELEASE.wait(30)
+
+    def call_batch(self, events):
+        Batcher.BATCHES.append([e.request_id for e in events])
+
+
 BUNDLE = (Second, Third)
 """
 
@@ -132,16 +151,18 @@ def test_hooks_run_in_discovery_order_and_get_the_event(mod, hook_conf, tmp_path
             ("bbb-hooks", "2.0"),
         ]
         _fire(dispatcher)
-    assert [c[0] for c in hooks.CALLS] == ["first", "second"]
-    event = hooks.CALLS[0][1]
+        assert dispatcher.flush(30)
+    # each hook has its own delivery thread: both ran, in no particular order between them
+    assert sorted(c[0] for c in hooks.CALLS) == ["first", "second"]
+    event = next(c[1] for c in hooks.CALLS if c[0] == "first")
     assert isinstance(event, Event)
     assert event.name == "fake.commit"
     assert event.resource == {"id": "u1"}
     assert (event.request_id, event.user_id, event.project_id) == ("req-42", "alice", "proj")
     assert event.timestamp.tzinfo is not None
     assert event.timestamp.utcoffset() == dt.timedelta(0)
-    # the hook thread sees the request id in the logging context variable
-    assert hooks.CALLS[0][2] == "req-42"
+    # the hook threads see the request id in the logging context variable
+    assert [c[2] for c in hooks.CALLS] == ["req-42", "req-42"]
     with pytest.raises(AttributeError):
         event.name = "other"  # frozen
 
@@ -254,7 +275,7 @@ def test_failing_hook_is_logged_and_the_next_one_runs(mod, hook_conf, tmp_path, 
     caplog.set_level(logging.DEBUG, logger="myservice.hooks")
     with HookDispatcher(hook_conf(tmp_path), events=["fake.commit"]) as d:
         assert _fire(d, request_id="req-failing") is None
-    assert [c[0] for c in hooks.CALLS] == ["failing", "second"]
+    assert sorted(c[0] for c in hooks.CALLS) == ["failing", "second"]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     message = errors[0].getMessage()
@@ -266,7 +287,29 @@ def test_failing_hook_is_logged_and_the_next_one_runs(mod, hook_conf, tmp_path, 
     assert debug and isinstance(debug[0].exc_info[1], RuntimeError)
 
 
-def test_slow_hook_is_abandoned_and_the_request_continues(mod, hook_conf, tmp_path, caplog):
+def test_fire_returns_while_a_hook_is_still_blocked(mod, hook_conf, tmp_path):
+    site, _ = mod
+    site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
+    hooks = site.imported("hooks")
+    dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
+    try:
+        _fire(dispatcher, request_id="req-blocked")
+        # fire() has returned; the hook is running in the dispatcher's thread, still blocked
+        assert hooks.STARTED.wait(30)
+        assert not hooks.FINISHED.is_set()
+        assert not dispatcher.flush(0)  # not delivered yet
+        hooks.RELEASE.set()
+        assert dispatcher.flush(30)
+        assert hooks.FINISHED.is_set()
+        assert [(c[0], c[1].request_id, c[2]) for c in hooks.CALLS] == [
+            ("slow", "req-blocked", "req-blocked")
+        ]
+    finally:
+        hooks.RELEASE.set()
+        dispatcher.close()
+
+
+def test_slow_hook_is_abandoned_and_others_still_run(mod, hook_conf, tmp_path, caplog):
     site, _ = mod
     site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
     site.install("bbb-hooks", "1.0", [("fake.commit", "{mod}hooks:Second")])
@@ -275,14 +318,20 @@ def test_slow_hook_is_abandoned_and_the_request_continues(mod, hook_conf, tmp_pa
     dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=0.2), events=["fake.commit"])
     try:
         _fire(dispatcher, request_id="req-slow")
-        # fire returned while the slow hook is still blocked, and the next hook ran
-        assert hooks.STARTED.is_set()
+        _fire(dispatcher, request_id="req-next")
+        # the slow hook's thread gives up on it after the timeout and goes on
+        assert dispatcher.flush(60)
         assert not hooks.FINISHED.is_set()
-        assert [c[0] for c in hooks.CALLS] == ["slow", "second"]
-        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-        assert len(errors) == 1
-        assert "slow" in errors[0] and "req-slow" in errors[0] and "abandoned" in errors[0]
-        assert "did not finish" in errors[0]
+        calls = [(c[0], c[1].request_id) for c in hooks.CALLS]
+        assert [c for c in calls if c[0] == "second"] == [
+            ("second", "req-slow"),
+            ("second", "req-next"),
+        ]
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert errors[0].request_id == "req-slow"
+        message = errors[0].getMessage()
+        assert "slow" in message and "req-slow" in message and "abandoned" in message
+        assert "did not finish" in message
         hooks.RELEASE.set()
         assert hooks.FINISHED.wait(10)
     finally:
@@ -299,12 +348,15 @@ def test_saturated_pool_does_not_run_the_hook_late(mod, hook_conf, tmp_path, cap
     dispatcher = HookDispatcher(conf, events=["fake.slow", "fake.quick"], max_workers=1)
     try:
         _fire(dispatcher, "fake.slow")  # occupies the only worker
+        assert hooks.STARTED.wait(30)
         _fire(dispatcher, "fake.quick", request_id="req-queued")
+        assert dispatcher.flush(60)
         messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert any("could not start" in m and "req-queued" in m for m in messages)
         hooks.RELEASE.set()
         assert hooks.FINISHED.wait(10)
         _fire(dispatcher, "fake.quick", request_id="req-after")
+        assert dispatcher.flush(60)
         # the cancelled call never ran; the later one did
         assert [(c[0], c[1].request_id) for c in hooks.CALLS] == [
             ("slow", "req-42"),
@@ -313,6 +365,113 @@ def test_saturated_pool_does_not_run_the_hook_late(mod, hook_conf, tmp_path, cap
     finally:
         hooks.RELEASE.set()
         dispatcher.close()
+
+
+def test_each_hook_sees_its_events_in_fire_order(mod, hook_conf, tmp_path):
+    site, _ = mod
+    site.install(
+        "aaa-hooks",
+        "1.0",
+        [("fake.create", "{mod}hooks:First"), ("fake.delete", "{mod}hooks:First")],
+    )
+    site.install("bbb-hooks", "1.0", [("fake.create", "{mod}hooks:Second")])
+    hooks = site.imported("hooks")
+    fired = []
+    with HookDispatcher(hook_conf(tmp_path), events=["fake.create", "fake.delete"]) as d:
+        for i in range(300):
+            event = "fake.create" if i % 3 else "fake.delete"
+            _fire(d, event, request_id=f"req-{i}")
+            fired.append((event, f"req-{i}"))
+        assert d.flush(60)
+    first = [(c[1].name, c[1].request_id) for c in hooks.CALLS if c[0] == "first"]
+    second = [(c[1].name, c[1].request_id) for c in hooks.CALLS if c[0] == "second"]
+    assert first == fired
+    assert second == [f for f in fired if f[0] == "fake.create"]
+
+
+def test_pending_events_are_handed_to_call_batch_in_order(mod, hook_conf, tmp_path):
+    site, _ = mod
+    site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Batcher")])
+    hooks = site.imported("hooks")
+    dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
+    try:
+        _fire(dispatcher, request_id="req-0")
+        assert hooks.STARTED.wait(30)  # the single call is blocked: the next ones queue up
+        for i in range(1, 6):
+            _fire(dispatcher, request_id=f"req-{i}")
+        hooks.RELEASE.set()
+        assert dispatcher.flush(30)
+        assert hooks.Batcher.BATCHES == [["req-0"], [f"req-{i}" for i in range(1, 6)]]
+    finally:
+        hooks.RELEASE.set()
+        dispatcher.close()
+
+
+def test_a_full_queue_drops_the_event_with_an_error(mod, hook_conf, tmp_path, caplog):
+    site, _ = mod
+    site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
+    hooks = site.imported("hooks")
+    conf = hook_conf(tmp_path, timeout=60).with_overrides("hooks", {"queue_size": "2"}, "test")
+    dispatcher = HookDispatcher(conf, events=["fake.commit"])
+    try:
+        assert dispatcher.queue_size == 2
+        _fire(dispatcher, request_id="req-1")
+        assert hooks.STARTED.wait(30)  # req-1 is running (blocked), no longer queued
+        _fire(dispatcher, request_id="req-2")
+        _fire(dispatcher, request_id="req-3")  # the slow hook's queue is now full
+        _fire(dispatcher, request_id="req-4")  # returns at once; dropped
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1
+        message = errors[0].getMessage()
+        for expected in ("fake.commit", "req-4", "slow", "aaa-hooks", "queue_size = 2", "full"):
+            assert expected in message
+        assert errors[0].request_id == "req-4"
+        hooks.RELEASE.set()
+        assert dispatcher.flush(30)
+        assert [c[1].request_id for c in hooks.CALLS] == ["req-1", "req-2", "req-3"]
+    finally:
+        hooks.RELEASE.set()
+        dispatcher.close()
+
+
+def test_close_delivers_what_is_queued(mod, hook_conf, tmp_path):
+    site, _ = mod
+    site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
+    hooks = site.imported("hooks")
+    dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
+    try:
+        for i in range(5):
+            _fire(dispatcher, request_id=f"req-{i}")
+        assert hooks.STARTED.wait(30)  # req-0 is running, req-1..4 are queued
+        hooks.RELEASE.set()
+    finally:
+        hooks.RELEASE.set()
+        dispatcher.close()  # no flush(): close() itself drains
+    assert [c[1].request_id for c in hooks.CALLS] == [f"req-{i}" for i in range(5)]
+
+
+def test_close_gives_up_after_its_timeout_and_names_the_lost_events(
+    mod, hook_conf, tmp_path, caplog
+):
+    site, _ = mod
+    site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
+    hooks = site.imported("hooks")
+    dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
+    try:
+        for i in range(3):
+            _fire(dispatcher, request_id=f"req-{i}")
+        assert hooks.STARTED.wait(30)
+        dispatcher.close(timeout=0.1)  # req-0 stays blocked past the drain time
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert any(
+            "slow" in m and "2 queued event(s) not delivered" in m and "req-1, req-2" in m
+            for m in errors
+        ), errors
+        _fire(dispatcher, request_id="req-late")  # after close: harmless, not delivered
+    finally:
+        hooks.RELEASE.set()
+    assert hooks.FINISHED.wait(10)  # the running call was left to finish
+    assert [c[1].request_id for c in hooks.CALLS] == ["req-0"]
 
 
 def test_import_failure_is_logged_with_distribution_and_others_load(site, hook_conf, tmp_path):
@@ -474,3 +633,56 @@ def test_threads_fire_concurrently(mod, hook_conf, tmp_path):
         for t in threads:
             t.join()
     assert sorted(c[1].request_id for c in hooks.CALLS) == sorted(f"req-{i}" for i in range(8))
+
+
+# A process that fires COUNT user.create events through the real audit hook and exits without
+# calling close(): in mode "exit" itself, in mode "fork" a child forked after the dispatcher
+# was built (gunicorn --preload) that ends with sys.exit() as a gunicorn worker does.
+FIRE_AND_EXIT = """
+import os, sys
+from pathlib import Path
+from myservice import conf as config
+from myservice.hooks import HookDispatcher
+
+path, mode, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conf = config.defaults(str(Path(path).parent)).with_overrides("audit", {"path": path}, "t")
+dispatcher = HookDispatcher(conf, events=["user.create"])
+assert [h.name for h in dispatcher.hooks("user.create")] == ["audit"]
+
+
+def fire_all():
+    for i in range(count):
+        dispatcher.fire("user.create", {"id": i, "pid": os.getpid()}, request_id=f"req-{i}",
+                        user_id="u", project_id="p")
+
+
+if mode == "fork":
+    pid = os.fork()
+    if pid == 0:
+        fire_all()
+        sys.exit(0)
+    _, status = os.waitpid(pid, 0)
+    print(pid)
+    sys.exit(os.waitstatus_to_exitcode(status))
+fire_all()
+print(os.getpid())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["exit", "fork"])
+def test_queued_events_are_delivered_when_the_process_exits(tmp_path, mode):
+    import json
+    import subprocess
+
+    path = tmp_path / "audit.jsonl"
+    out = subprocess.run(
+        [sys.executable, "-c", FIRE_AND_EXIT, str(path), mode, "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [r["request_id"] for r in records] == [f"req-{i}" for i in range(300)]
+    assert {r["resource"]["pid"] for r in records} == {int(out.stdout)}

@@ -158,6 +158,7 @@ def test_a_dead_cached_connection_is_replaced_once(amqp_url, exchange_name, tmp_
                 "user.update", {"id": "a"}, request_id="r1", user_id=None, project_id=None
             )
             assert json.loads(_get(bound).body)["request_id"] == "r1"
+            assert dispatcher.flush(30)  # the publish call has returned (confirm received)
             hook = dispatcher.hooks("user.update")[0].obj
             hook._connection.connection.sock.close()  # the broker went away and came back
             dispatcher.fire(
