@@ -192,12 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", type=int, default=3, help="seconds per run (integer)")
     parser.add_argument("--quick", action="store_true", help="1 repeat of 2 s runs")
+    parser.add_argument(
+        "--load",
+        choices=("GET", "POST"),
+        action="append",
+        help="run only this load (repeatable; default: GET and POST)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.duration = 1, 2
     if shutil.which("wrk") is None:
         raise SystemExit("http_bench needs wrk: apt-get install -y wrk")
-    loads = [(load, conns) for load in ("GET", "POST") for conns in (2, 16)]
+    wanted = args.load or ["GET", "POST"]
+    loads = [(load, conns) for load in ("GET", "POST") if load in wanted for conns in (2, 16)]
     results: dict[tuple[str, str, int], list[float]] = {}
     with c.Workspace() as ws:
         servers = [Server(label, *spec, ws.dir) for label, spec in SERVERS.items()]
