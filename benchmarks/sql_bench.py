@@ -11,12 +11,14 @@ For each driver, in a throw-away store (SQLite: a temporary file; PostgreSQL: a 
   logging applied, console handler on ``/dev/null``), called as a WSGI server would with a
   prepared environ and a valid token (``myservice-manage token create``);
 * over HTTP: ``myservice-api`` (waitress, the shipped ``threads = 8``) in a subprocess, driven
-  by a bounded Python keep-alive client (``--clients`` connections, ``--http-requests`` each).
+  by a bounded Python keep-alive client (``--clients`` connections, ``--http-requests`` each,
+  ``--http-repeats`` runs; the median req/s is shown).
 
 The users beyond the ones the API creates are bulk-loaded directly with SQLAlchemy
-``insert`` in batches (executemany; ``COPY`` on PostgreSQL).  Keyset pagination on the
-internal ``seq`` column (``WHERE seq > :marker_seq ORDER BY seq LIMIT n``) should make a deep
-page cost about what the first page costs, whatever the table size; the ratio columns show it.
+``insert`` in batches (executemany; ``COPY`` on PostgreSQL), then analysed (``ANALYZE``).
+Keyset pagination on the internal ``seq`` column (``WHERE seq > :marker_seq ORDER BY seq
+LIMIT n``) should make a deep page cost about what the first page costs, whatever the table
+size; the ratio columns show it, and the database's own plan of the deep page is printed.
 
 Run (never under pytest)::
 
@@ -114,6 +116,10 @@ def bulk_load(url: str, start: int, count: int) -> float:
                     last = min(first + BATCH, start + count)
                     rows = [_row(n, now) for n in range(first, last)]
                     conn.execute(users.insert(), rows)
+        # fresh statistics, as autovacuum / InnoDB's auto-recalc would soon give a live table
+        with engine.begin() as conn:
+            analyze = {"mysql": "ANALYZE TABLE users", "postgresql": "ANALYZE users"}
+            conn.execute(sa.text(analyze.get(engine.dialect.name, "ANALYZE")))
     finally:
         engine.dispose()
     return time.perf_counter() - began
@@ -163,6 +169,28 @@ def deep_marker(url: str) -> tuple[int, str]:
     finally:
         engine.dispose()
     return total, marker
+
+
+def deep_plan(url: str, marker: str) -> str:
+    """The database's plan of the deep page's query (as the driver issues it, keyset on
+    ``seq``), one line: evidence that no OFFSET scan happens."""
+    from myservice.storage.schema import users
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            after = conn.execute(sa.select(users.c.seq).where(users.c.id == marker)).scalar_one()
+            query = f"SELECT id FROM users WHERE seq > {int(after)} ORDER BY seq LIMIT 100"
+            prefix = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN"
+            rows = conn.execute(sa.text(f"{prefix} {query}")).all()
+    finally:
+        engine.dispose()
+    if engine.dialect.name == "sqlite":
+        return "; ".join(str(row[-1]) for row in rows)
+    if engine.dialect.name == "postgresql":
+        return "; ".join(str(row[0]).strip() for row in rows)
+    keys = rows[0]._mapping
+    return ", ".join(f"{k}={keys[k]}" for k in ("type", "key", "rows", "Extra") if k in keys)
 
 
 # -- in-process ------------------------------------------------------------------------------
@@ -369,16 +397,22 @@ def measure_size(
     for _ in range(args.repeats):  # interleaved
         for case in CASES:
             samples[case].append(caller.per_request_us(case, paths, loops[case]))
+    http: dict[str, list[tuple[float, float]]] = {case: [] for case in CASES}
+    for _ in range(args.http_repeats):  # interleaved too
+        for case in CASES:
+            http[case].append(
+                http_run(port, token, case, paths, names, args.clients, args.http_requests)
+            )
     for case in CASES:
-        rps, median_ms = http_run(port, token, case, paths, names, args.clients, args.http_requests)
-        results[(case, label)] = {
+        rps = statistics.median(r for r, _ in http[case])
+        median_ms = statistics.median(ms for _, ms in http[case])
+        done = results[(case, label)] = {
             "stored": total,
             "min": min(samples[case]),
             "median": statistics.median(samples[case]),
             "rps": rps,
             "http_ms": median_ms,
         }
-        done = results[(case, label)]
         print(
             f"  {label:>5} {case:<10} stored {total:>9,}: in-process min {done['min']:8.1f} µs "
             f"median {done['median']:8.1f} µs; HTTP {rps:7.0f} req/s, median {median_ms:6.2f} ms",
@@ -406,6 +440,8 @@ def run_driver(driver: str, args: argparse.Namespace) -> dict[str, Any]:
                 out["loads"].append((args.large - args.small, seconds))
                 print(f"  loaded in {seconds:.1f} s", flush=True)
                 measure_size("large", caller, port, ws.token, url, names, args, out["results"])
+                out["plan"] = deep_plan(url, deep_marker(url)[1])
+                print(f"  plan of the deep page: {out['plan']}", flush=True)
         finally:
             app.close()
     return out
@@ -427,6 +463,7 @@ def report(all_results: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
                     f"{small['median']:.0f}",
                     f"{large['min']:.0f}",
                     f"{large['median']:.0f}",
+                    f"{large['min'] / small['min']:.2f}",
                     f"{large['median'] / small['median']:.2f}",
                     f"{small['rps']:.0f}",
                     f"{large['rps']:.0f}",
@@ -440,6 +477,7 @@ def report(all_results: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
         f"{small_n}: median µs",
         f"{large_n}: min µs",
         f"{large_n}: median µs",
+        "large/small (min)",
         "large/small (median)",
         f"{small_n}: HTTP req/s",
         f"{large_n}: HTTP req/s",
@@ -473,6 +511,8 @@ def report(all_results: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
     for driver, data in all_results.items():
         loads = ", ".join(f"{n:,} rows in {s:.1f} s" for n, s in data["loads"])
         lines.append(f"- bulk load, {driver}: {loads}")
+    for driver, data in all_results.items():
+        lines.append(f"- plan of the deep page, {driver}: `{data.get('plan', '?')}`")
     return "\n".join(lines)
 
 
@@ -484,7 +524,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--loops", type=int, default=200, help="GET by id calls per repeat")
     parser.add_argument("--clients", type=int, default=2, help="HTTP keep-alive connections")
-    parser.add_argument("--http-requests", type=int, default=300, help="per HTTP connection")
+    parser.add_argument("--http-requests", type=int, default=150, help="per connection, run")
+    parser.add_argument("--http-repeats", type=int, default=3, help="HTTP runs per case")
     parser.add_argument("--postgresql-url", default=DEFAULT_URLS["postgresql"])
     parser.add_argument("--mysql-url", default=DEFAULT_URLS["mysql"])
     args = parser.parse_args(argv)
@@ -509,8 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['python']}; load average at start {info['loadavg']}"
     )
     print(
-        f"{args.repeats} repeats in-process (interleaved); HTTP: {args.clients} keep-alive "
-        f"clients x {args.http_requests} requests, myservice-api (waitress threads "
+        f"{args.repeats} repeats in-process (interleaved); HTTP: median of {args.http_repeats} "
+        f"runs of {args.clients} keep-alive clients x {args.http_requests} requests, "
+        f"myservice-api (waitress threads "
         f"{c.ini_threads(c.SHIPPED_INI)})"
     )
     print()
