@@ -44,8 +44,9 @@ SERVERS = {
     "waitress/raw": ("waitress", "raw", ""),
     "gunicorn/ours": ("gunicorn", "ours", ""),
     "gunicorn/flask": ("gunicorn", "flask", ""),
-    # not a target: shows what the synchronous audit hook (flock + fsync) costs a POST
+    # not targets: show what the audit hook (flock + write + fsync, in the background) costs
     "waitress/ours, hooks off": ("waitress", "ours", "\n[hooks]\ndisabled = audit, notify\n"),
+    "gunicorn/ours, hooks off": ("gunicorn", "ours", "\n[hooks]\ndisabled = audit, notify\n"),
 }
 
 LUA = """

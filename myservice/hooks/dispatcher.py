@@ -26,7 +26,10 @@ response does not wait for any hook.
   batch), so the hook's own log lines carry it.
 * **Batches.**  A hook with a ``call_batch(events)`` method (e.g. ``audit``) is given every
   event pending in its queue at once (up to :data:`MAX_BATCH`, in order) instead of one call
-  per event; with a single pending event it is called as ``hook(event)``.
+  per event; with a single pending event it is called as ``hook(event)``.  Such a hook may set
+  ``batch_linger`` (seconds, at most 1): once an event is waiting, its thread waits that long
+  for more to join the batch (``audit``: 5 ms, so a busy process pays one fsync per 5 ms
+  rather than one per event).
 * **Bounded queues.**  Each queue holds at most ``[hooks] queue_size`` events; when a hook
   falls that far behind, ``fire`` drops the event for that hook and logs an ERROR naming the
   event, the request id and the hook -- the request never blocks on a hook.
@@ -201,7 +204,10 @@ class _Lane:
         self.hook = hook
         self.maxsize = maxsize
         self._deliver = deliver
-        self._batch = MAX_BATCH if callable(getattr(hook.obj, "call_batch", None)) else 1
+        batching = callable(getattr(hook.obj, "call_batch", None))
+        self._batch = MAX_BATCH if batching else 1
+        linger = getattr(hook.obj, "batch_linger", 0.0) if batching else 0.0
+        self._linger = min(float(linger), 1.0) if isinstance(linger, int | float) else 0.0
         lock = threading.Lock()
         self._has_work = threading.Condition(lock)
         self._idle = threading.Condition(lock)
@@ -255,6 +261,12 @@ class _Lane:
                     self._has_work.wait()
                 if not self._items:
                     return
+                linger = self._linger and len(self._items) < self._batch and not self._stopped
+            if linger:  # let a few more events join this batch (the response is already sent)
+                time.sleep(self._linger)
+            with self._has_work:
+                if not self._items:  # stop() took them
+                    continue
                 count = min(len(self._items), self._batch)
                 events = [self._items.popleft() for _ in range(count)]
                 self._busy = count
