@@ -53,8 +53,12 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def read_json(req: webob.Request, validator: Draft202012Validator) -> Any:
-    """The request body decoded as UTF-8 JSON and validated by ``validator``.
+def read_json(
+    req: webob.Request, validator: Draft202012Validator, fast: schemas.FastCheck | None = None
+) -> Any:
+    """The request body decoded as UTF-8 JSON and validated by ``validator`` (``fast``: an
+    optional :func:`myservice.api.schemas.fast_check` of the same schema, tried first; see
+    :func:`myservice.api.schemas.validate`).
 
     400 for a missing body, invalid UTF-8, invalid JSON (``NaN``/``Infinity`` and a key
     repeated in one object included), nesting deeper than
@@ -96,7 +100,7 @@ def read_json(req: webob.Request, validator: Draft202012Validator) -> Any:
         raise APIError(400, f"The request body is not valid JSON: {exc}.") from None
     if _depth_exceeds(body, MAX_DEPTH):
         raise APIError(400, f"The request body is nested more than {MAX_DEPTH} levels deep.")
-    schemas.validate(validator, body)
+    schemas.validate(validator, body, fast)
     return body
 
 

@@ -50,7 +50,7 @@ def _url(req: webob.Request, user_id: str) -> str:
 
 def create_user(req: webob.Request, ctx: ServiceContext) -> Reply:
     """``POST /users``: 201 with ``Location`` and ``{"user": {...}}``."""
-    fields = common.read_json(req, schemas.user_create)["user"]
+    fields = common.read_json(req, schemas.user_create, schemas.user_create_fast)["user"]
     values = {
         "name": fields["name"],
         "email": fields.get("email"),
@@ -93,7 +93,7 @@ def show_user(req: webob.Request, ctx: ServiceContext, user_id: str) -> Reply:
 def update_user(req: webob.Request, ctx: ServiceContext, user_id: str) -> Reply:
     """``PATCH /users/{user_id}``: change only the given fields (``null`` clears ``email`` or
     ``description``); 200 with the whole user."""
-    fields = common.read_json(req, schemas.user_update)["user"]
+    fields = common.read_json(req, schemas.user_update, schemas.user_update_fast)["user"]
     user = view(ctx.storage.update_user(user_id, dict(fields)))
     common.fire(req, ctx.hooks, "user.update", user)
     return Reply(200, {"user": user})
