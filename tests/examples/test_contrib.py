@@ -15,6 +15,7 @@ import contextlib
 import json
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def contrib_venv(venv: Venv) -> Venv:
 
 def bin_of(venv: Venv, name: str) -> str:
     return str(venv.python.parent / name)
+
+
+def _eventually_reads(path: Path, within: float = 30.0) -> str:
+    """The text of ``path`` once it has any, polling up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        if path.exists() and path.read_text(encoding="utf-8"):
+            return path.read_text(encoding="utf-8")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} was not written within {within} s")
+        time.sleep(0.05)
 
 
 def configure(etc: Path, state: Path) -> dict[str, Path]:
@@ -137,8 +149,9 @@ def test_every_plugin_works_when_enabled_by_configuration(contrib_venv, tmp_path
         stored = json.loads(paths["users"].read_text(encoding="utf-8"))
         assert [u["name"] for u in stored["users"]] == ["contrib-alice"]
         assert stored["users"][0]["id"] == user["id"]
-        # hook: one line for the create, written before the response
-        assert paths["counter"].read_text(encoding="utf-8") == f"user.create {user['id']}\n"
+        # hook: one line for the create; hooks run after the response (asynchronously), so
+        # wait for it with a generous bound
+        assert _eventually_reads(paths["counter"]) == f"user.create {user['id']}\n"
         # API extension: listed, and its resource works (stored through the driver)
         listed = client.request("GET", "/v1/extensions")
         assert [e["alias"] for e in listed.json["extensions"]] == ["user_metadata", "user_notes"]
