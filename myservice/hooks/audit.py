@@ -5,9 +5,12 @@ Each line is ``{"event", "timestamp", "request_id", "user_id", "project_id", "re
 processes (gunicorn workers) and stays valid JSON Lines when a writer is killed (``kill -9``)
 mid-load:
 
-* the file is opened ``O_APPEND`` for every write (so log rotation by rename just works) and
-  the complete lines are written with **one** ``os.write``, under an exclusive
-  ``fcntl.flock``, so lines of concurrent writers never interleave;
+* the file is opened ``O_APPEND`` and the complete lines are written with **one**
+  ``os.write``, under an exclusive ``fcntl.flock``, so lines of concurrent writers never
+  interleave.  :class:`AuditHook` keeps its descriptor open between batches and reopens the
+  path when it no longer names the open file (``st_dev``/``st_ino`` differ, or it was removed:
+  log rotation by rename just works) and in a forked child (``flock`` locks belong to the open
+  file, which a fork would share); the module functions open the file for every call;
 * ``os.fsync`` follows each write, so a line reported written survives a crash of the host.
 * **Group commit.**  The dispatcher hands the hook every event pending in its queue at once
   (:meth:`AuditHook.call_batch`): they become one ``os.write`` of several complete lines under
@@ -30,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,20 +65,29 @@ def append_lines(path: str | os.PathLike[str], lines: Sequence[bytes]) -> None:
         _append(path, b"".join(lines))
 
 
+def _open(path: str | os.PathLike[str]) -> int:
+    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
 def _append(path: str | os.PathLike[str], data: bytes) -> None:
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _open(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            _repair_locked(fd, path)
-            written = os.write(fd, data)
-            while written < len(data):  # only on a full disk or a >2 GiB write
-                written += os.write(fd, data[written:])
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.fsync(fd)
+        _append_fd(fd, path, data)
     finally:
         os.close(fd)
+
+
+def _append_fd(fd: int, path: str | os.PathLike[str], data: bytes) -> None:
+    """Lock, repair a torn end, write ``data`` with one ``write``, unlock, ``fsync``."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        _repair_locked(fd, path)
+        written = os.write(fd, data)
+        while written < len(data):  # only on a full disk or a >2 GiB write
+            written += os.write(fd, data[written:])
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    os.fsync(fd)
 
 
 def repair_tail(path: str | os.PathLike[str]) -> int:
@@ -142,6 +155,9 @@ class AuditHook(Hook):
                 "audit log file, got an empty value (default: %(state_path)s/audit.jsonl)"
             )
         self.path = Path(raw)
+        # the open audit file: (descriptor, pid that opened it, (st_dev, st_ino)), or None
+        self._open: tuple[int, int, tuple[int, int]] | None = None
+        self._lock = threading.Lock()  # an abandoned call may overlap the next one
         try:
             repair_tail(self.path)
         except OSError as exc:  # e.g. not writable yet: the first event will say so
@@ -161,8 +177,40 @@ class AuditHook(Hook):
         return (line + "\n").encode("utf-8")
 
     def _write(self, lines: list[bytes]) -> None:
-        try:
-            append_lines(self.path, lines)
-        except FileNotFoundError:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            append_lines(self.path, lines)
+        data = b"".join(lines)
+        with self._lock:
+            try:
+                fd = self._descriptor()
+            except FileNotFoundError:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = self._descriptor()
+            _append_fd(fd, self.path, data)
+
+    def _descriptor(self) -> int:
+        """The open descriptor of ``path``; reopened when ``path`` now names another file (or
+        none: rotated or removed) or in a forked child.  Caller holds ``_lock``."""
+        current = self._open
+        pid = os.getpid()
+        if current is not None:
+            fd, owner, ident = current
+            if owner == pid:
+                try:
+                    st = os.stat(self.path)
+                except FileNotFoundError:
+                    st = None
+                if st is not None and (st.st_dev, st.st_ino) == ident:
+                    return fd
+                os.close(fd)
+            # in a forked child the parent's descriptor is left alone (the parent owns it)
+            self._open = None
+        fd = _open(self.path)
+        st = os.fstat(fd)
+        self._open = (fd, pid, (st.st_dev, st.st_ino))
+        return fd
+
+    def close(self) -> None:
+        """Close the audit file (the next event, if any, opens it again)."""
+        with self._lock:
+            current, self._open = self._open, None
+            if current is not None and current[1] == os.getpid():
+                os.close(current[0])
