@@ -138,6 +138,10 @@ class TokenAuth:
         finally:
             self._lock.release()
 
+    def _unknown_id(self, token: str) -> bool:
+        parts = token_store.split_token(token)
+        return parts is not None and parts[0] not in self._records
+
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         now = self._clock()
         if now >= self._next_check:
@@ -156,6 +160,11 @@ class TokenAuth:
             if auth and auth[:7].lower() == "bearer ":
                 token = auth[7:].strip()
         record = token_store.verify(self._records, token) if token else None
+        if record is None and token and self._unknown_id(token):
+            # A token created since the last reload must work at once on every worker, not
+            # a second later: an id we have never seen costs one stat of the token file.
+            self._maybe_reload(now)
+            record = token_store.verify(self._records, token)
         if record is None:
             LOG.debug("Request %s rejected: no valid token", environ.get(faults.REQUEST_ID_KEY))
             return faults.respond(

@@ -149,9 +149,31 @@ def test_new_token_and_file_creation_are_picked_up(store, clock, caplog):
     assert "does not exist" in warnings[0] and "myservice-manage" in warnings[0]
     assert "token create" in warnings[0]
     token, _ = store.create("u2", "p2", ["reader"])
-    assert_401(app.get("/", headers={"X-Auth-Token": token}, status=401))
-    clock.now += auth.RELOAD_INTERVAL
+    # no waiting for the reload interval: an id the filter has not seen makes it look now
     assert app.get("/", headers={"X-Auth-Token": token}).json["HTTP_X_USER_ID"] == "u2"
+
+
+def test_a_token_created_after_start_works_at_once_in_every_process(store, clock, admin):
+    # two filters over one file stand for two gunicorn workers
+    first, second = make_app(store, clock), make_app(store, clock)
+    for app in (first, second):
+        app.get("/", headers={"X-Auth-Token": admin})
+    token, _ = store.create("u3", "p3", ["admin"])
+    assert first.get("/", headers={"X-Auth-Token": token}).json["HTTP_X_USER_ID"] == "u3"
+    assert second.get("/", headers={"X-Auth-Token": token}).json["HTTP_X_USER_ID"] == "u3"
+
+
+def test_an_unknown_token_id_costs_one_stat_and_no_reload_when_unchanged(
+    store, clock, admin, monkeypatch
+):
+    app = make_app(store, clock)
+    stats, loads = [], []
+    stamp, load = store.stamp, store.load
+    monkeypatch.setattr(store, "stamp", lambda: stats.append(1) or stamp())
+    monkeypatch.setattr(store, "load", lambda: loads.append(1) or load())
+    for _ in range(3):
+        assert_401(app.get("/", headers={"X-Auth-Token": "0123456789abcdef.secret"}, status=401))
+    assert (len(stats), len(loads)) == (3, 0)
 
 
 def test_file_is_not_statted_on_every_request(store, clock, admin, monkeypatch):
