@@ -150,7 +150,9 @@ def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> li
                     plugin = ep.load()
                     if initialise is not None:
                         initialise(plugin, conf if conf is not None else _default_conf())
-            except Exception as exc:  # noqa: BLE001 - any import failure is a finding
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure is a finding
+                # (some packages call sys.exit() at import when an optional dependency is
+                # missing; that must not end the listing)
                 error = _describe_error(exc)
                 LOG.debug("plugin %s:%s failed to load", namespace, ep.name, exc_info=True)
         result.append(

@@ -476,3 +476,15 @@ def test_a_bad_config_file_is_a_one_line_error(capsys, extension_site, tmp_path)
     code, _, err = run(capsys, "list", _EXTENSIONS, "--config-file", str(conf_file))
     assert code == 2
     assert_one_line_error(err, "[storag]: unknown section", "did you mean [storage]")
+
+
+def test_a_plugin_that_calls_sys_exit_on_import_is_a_failure_not_the_end(capsys, site):
+    quitter = site.module("import sys\nsys.exit(1)\n")
+    good = site.module("class Good:\n    pass\n")
+    site.dist("quitdist", "1.0", {"fake.quits": {"quits": f"{quitter}:X", "good": f"{good}:Good"}})
+    code, out, _ = run(capsys, "list", "fake.quits", "--json")
+    assert code == 0
+    plugins = {p["name"]: p for p in json.loads(out)["namespaces"][0]["plugins"]}
+    assert plugins["quits"]["loads"] is False
+    assert plugins["quits"]["error"] == "SystemExit: 1"
+    assert plugins["good"]["loads"] is True
