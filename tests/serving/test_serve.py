@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -110,6 +111,10 @@ def _count(server: Server, text: str) -> int:
 def _reload_and_exercise(server: Server, site: Path, started: str) -> None:
     before = _count(server, started)
     assert before >= 1, server.output()
+    # Paste's reloader records a file's mtime on its first poll that sees the file, up to one
+    # poll interval (1 s) after the child started, and only a later change restarts it; a
+    # change made before that first record is never seen. Let two intervals pass first.
+    time.sleep(2.5)
     bump_mtime(site / "api-paste.ini")
     wait_until(
         lambda: _count(server, started) > before,
