@@ -31,32 +31,35 @@ from myservice.wsgi.faults import APIError
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # Control characters break some backends (PostgreSQL rejects NUL) and lone surrogates cannot
-# be encoded as UTF-8: neither is accepted in any string.
-_NO_CONTROL = "^[^\x00-\x1f\x7f\ud800-\udfff]*$"
-_NO_NUL = "^[^\x00\ud800-\udfff]*$"
-_EMAIL_PATTERN = (
-    "^[^@\\s\x00-\x1f\x7f\ud800-\udfff]+@[^@\\s\x00-\x1f\x7f\ud800-\udfff]+"
-    "\\.[^@\\s\x00-\x1f\x7f\ud800-\udfff]+$"
-)
+# be encoded as UTF-8.  Forbidden characters are looked for with an unanchored search under
+# "not", which means the same in every regex dialect: an anchored ``^[^...]*$`` would let
+# Python's ``re`` (what jsonschema uses) accept a trailing newline, since its ``$`` also
+# matches before a final newline.  ``type: string`` inside "not" keeps null valid.
+_CONTROL = "[\x00-\x1f\x7f\ud800-\udfff]"
+_NUL = "[\x00\ud800-\udfff]"
+NO_CONTROL = {"not": {"type": "string", "pattern": _CONTROL}}
+NO_NUL = {"not": {"type": "string", "pattern": _NUL}}
+_EMAIL_PATTERN = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"
 
 NAME = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
-    "pattern": _NO_CONTROL,
+    **NO_CONTROL,
     "description": "a string of 1 to 255 characters without control characters, unique among users",
 }
 EMAIL = {
     "type": ["string", "null"],
     "maxLength": 255,
     "pattern": _EMAIL_PATTERN,
+    **NO_CONTROL,
     "description": "an email address like name@example.com (up to 255 characters) or null",
 }
 ENABLED = {"type": "boolean", "description": "true or false"}
 DESCRIPTION = {
     "type": ["string", "null"],
     "maxLength": 1024,
-    "pattern": _NO_NUL,
+    **NO_NUL,
     "description": "a string of up to 1024 characters (no NUL character) or null",
 }
 
@@ -190,7 +193,7 @@ def describe(error: ValidationError) -> list[str]:
         return [f"{_where(ptr)}: got {json_type(instance)}{_expected(schema)}"]
     if kind in ("minLength", "maxLength"):
         return [f"{_where(ptr)}: got {len(instance)} characters{_expected(schema)}"]
-    if kind == "pattern":
+    if kind in ("pattern", "not"):
         return [f"{_where(ptr)}: invalid value{_expected(schema)}"]
     if kind == "minProperties":
         return [f"{_where(ptr)}: no field given{_expected(schema)}"]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 _KNOWN = {
     "type", "const", "enum", "minLength", "maxLength", "pattern", "minimum", "maximum",
     "items", "properties", "required", "additionalProperties", "propertyNames",
-    "minProperties", "maxProperties", "description", "format", "$ref", "minItems",
+    "minProperties", "maxProperties", "description", "format", "$ref", "minItems", "not",
 }  # fmt: skip
 
 #: text without surrogates (they cannot be sent as UTF-8)
@@ -41,7 +41,26 @@ def resolve(doc: dict, node: dict) -> dict:
     return node
 
 
+def _forbidden(schema: dict) -> re.Pattern[str] | None:
+    """The pattern of a ``"not": {"type": "string", "pattern": ...}`` (the only use of "not"
+    the service's schemas make: characters a string must not contain)."""
+    negated = schema.get("not")
+    if negated is None:
+        return None
+    if set(negated) != {"type", "pattern"} or negated["type"] != "string":
+        raise NotImplementedError(f"'not' other than a string pattern in {schema}")
+    return re.compile(negated["pattern"])
+
+
 def _string(schema: dict) -> st.SearchStrategy[str]:
+    forbidden = _forbidden(schema)
+    strings = _allowed_strings(schema)
+    if forbidden is None:
+        return strings
+    return strings.filter(lambda s: not forbidden.search(s))
+
+
+def _allowed_strings(schema: dict) -> st.SearchStrategy[str]:
     low = schema.get("minLength", 0)
     high = schema.get("maxLength", max(low, 40) + 10)
     pattern = schema.get("pattern")
