@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -237,3 +238,51 @@ def list_all_users(client: Client, limit: int = 500) -> list[dict]:
         else:
             path = ""
     return users
+
+
+def create_users_concurrently(server: Server, token: str, prefix: str) -> None:
+    """POST 8 x 200 users, one connection per thread, named ``{prefix}-{thread}-{n}``; then
+    list them all and check that every created user is listed exactly once, none lost, none
+    doubled, under the name it was created with.
+
+    The first failed create stops that thread; all failures are reported with the tail of the
+    server log."""
+    threads, per_thread = 8, 200
+    created: list[list[str]] = [[] for _ in range(threads)]
+    errors: list[str] = []
+
+    def worker(index: int) -> None:
+        client = server.client(token)
+        try:
+            for n in range(per_thread):
+                res = client.request(
+                    "POST", "/v1/users", {"user": {"name": f"{prefix}-{index}-{n}"}}
+                )
+                if res.status != 201:
+                    errors.append(f"{res.status} {res.body[:300]!r}")
+                    return
+                created[index].append(res.json["user"]["id"])
+        except Exception as exc:  # reported below, with the server log
+            errors.append(repr(exc))
+        finally:
+            client.close()
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert not errors, (errors[:5], server.output()[-3000:])
+
+    client = server.client(token)
+    try:
+        listed = list_all_users(client, limit=250)
+    finally:
+        client.close()
+    ids = [u["id"] for u in listed]
+    assert len(ids) == threads * per_thread == 1600
+    assert len(set(ids)) == 1600
+    assert set(ids) == {i for chunk in created for i in chunk}
+    assert {u["name"] for u in listed} == {
+        f"{prefix}-{i}-{n}" for i in range(threads) for n in range(per_thread)
+    }

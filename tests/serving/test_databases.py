@@ -17,7 +17,6 @@ The sqlite driver's concurrency is covered in ``test_serve.py``.
 from __future__ import annotations
 
 import subprocess
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +39,7 @@ from .helpers import (
     child_env,
     copy_etc,
     create_token,
+    create_users_concurrently,
     free_port,
     list_all_users,
     serving,
@@ -187,49 +187,11 @@ def _api(site: Path, port: int) -> list[str]:
 @pytest.mark.slow
 def test_no_lost_writes_through_the_served_api(database, tmp_path, make_conf):
     driver, url = database
-    threads, per_thread = 8, 200
     site = _site(tmp_path, make_conf, driver, url)
     token = create_token(site / "myservice.conf", "admin")  # before start: read at start-up
     port = free_port()
-    created: list[list[str]] = [[] for _ in range(threads)]
-    errors: list[str] = []
-
     with serving(_api(site, port), site, port) as server:
-
-        def worker(index: int) -> None:
-            client = server.client(token)
-            try:
-                for n in range(per_thread):
-                    res = client.request("POST", "/v1/users", {"user": {"name": f"w-{index}-{n}"}})
-                    if res.status != 201:
-                        errors.append(f"{res.status} {res.body[:300]!r}")
-                        return
-                    created[index].append(res.json["user"]["id"])
-            except Exception as exc:  # reported below, with the server log
-                errors.append(repr(exc))
-            finally:
-                client.close()
-
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        assert not errors, (errors[:5], server.output()[-3000:])
-
-        client = server.client(token)
-        try:
-            listed = list_all_users(client, limit=250)
-        finally:
-            client.close()
-
-    ids = [u["id"] for u in listed]
-    assert len(ids) == threads * per_thread == 1600
-    assert len(set(ids)) == 1600
-    assert set(ids) == {i for chunk in created for i in chunk}
-    assert {u["name"] for u in listed} == {
-        f"w-{i}-{n}" for i in range(threads) for n in range(per_thread)
-    }
+        create_users_concurrently(server, token, "w")
     assert _count_rows(url) == (1600, 1600)
 
 

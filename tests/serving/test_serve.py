@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +26,7 @@ from .helpers import (
     child_env,
     copy_etc,
     create_token,
+    create_users_concurrently,
     free_port,
     list_all_users,
     serving,
@@ -291,7 +291,6 @@ def test_port_in_use(site):
 
 
 def test_concurrent_creates_against_served_sqlite(site):
-    threads, per_thread = 8, 200
     port = free_port()
     command = [str(BIN / "myservice-api"), "--port", str(port), "api-paste.ini"]
     with serving(command, site, port) as server:
@@ -304,39 +303,4 @@ def test_concurrent_creates_against_served_sqlite(site):
             "waiting for the new token to be accepted",
         )
         probe.close()
-        errors: list[str] = []
-        created: list[list[str]] = [[] for _ in range(threads)]
-
-        def worker(index: int) -> None:
-            client = server.client(token)
-            try:
-                for n in range(per_thread):
-                    res = client.request("POST", "/v1/users", {"user": {"name": f"c-{index}-{n}"}})
-                    if res.status != 201:
-                        errors.append(f"{res.status} {res.body[:300]!r}")
-                        return
-                    created[index].append(res.json["user"]["id"])
-            except Exception as exc:  # reported below, with the server log
-                errors.append(repr(exc))
-            finally:
-                client.close()
-
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        assert not errors, (errors[:5], server.output()[-3000:])
-
-        client = server.client(token)
-        try:
-            users = list_all_users(client, limit=250)
-        finally:
-            client.close()
-    ids = [u["id"] for u in users]
-    assert len(ids) == threads * per_thread == 1600
-    assert len(set(ids)) == 1600
-    assert set(ids) == {i for chunk in created for i in chunk}
-    assert {u["name"] for u in users} == {
-        f"c-{i}-{n}" for i in range(threads) for n in range(per_thread)
-    }
+        create_users_concurrently(server, token, "c")
