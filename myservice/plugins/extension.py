@@ -151,9 +151,7 @@ def _describe_candidates(extensions: Sequence[Extension[Any]]) -> str:
     return "; ".join(describe_entry_point(e.entry_point) for e in extensions)
 
 
-def ignore_conflicts(
-    namespace: str, name: str, entrypoints: list[Extension[T]]
-) -> Extension[T]:
+def ignore_conflicts(namespace: str, name: str, entrypoints: list[Extension[T]]) -> Extension[T]:
     """Conflict resolver: use the first candidate in discovery order, with a WARNING.
 
     Discovery order is ``sys.path`` order, so the plugin that wins is the one whose
@@ -161,14 +159,15 @@ def ignore_conflicts(
     """
     LOG.warning(
         "%d plugins named %r in namespace %r: %s; using the first one (sys.path order)",
-        len(entrypoints), name, namespace, _describe_candidates(entrypoints),
+        len(entrypoints),
+        name,
+        namespace,
+        _describe_candidates(entrypoints),
     )
     return entrypoints[0]
 
 
-def error_on_conflict(
-    namespace: str, name: str, entrypoints: list[Extension[T]]
-) -> Extension[T]:
+def error_on_conflict(namespace: str, name: str, entrypoints: list[Extension[T]]) -> Extension[T]:
     """Conflict resolver: raise MultipleMatches naming every distribution providing ``name``."""
     raise MultipleMatches(
         f"{len(entrypoints)} plugins are named {name!r} in namespace {namespace!r}: "
@@ -219,8 +218,9 @@ class ExtensionManager(Generic[T]):
         )
         self._check_deprecated(verify_requirements)
         self._warn_on_empty = warn_on_missing_entrypoint
-        extensions = self._load_plugins(invoke_on_load, tuple(invoke_args or ()),
-                                        dict(invoke_kwds or {}))
+        extensions = self._load_plugins(
+            invoke_on_load, tuple(invoke_args or ()), dict(invoke_kwds or {})
+        )
         self._init_plugins(extensions)
 
     # -- construction ----------------------------------------------------------------
@@ -238,7 +238,8 @@ class ExtensionManager(Generic[T]):
     ) -> Any:
         """A manager holding ``extensions`` as given, without touching entry points."""
         o = cls.__new__(cls)
-        o._init_attributes(
+        o._init_test_attributes(
+            extensions,
             namespace,
             propagate_map_exceptions=propagate_map_exceptions,
             on_load_failure_callback=on_load_failure_callback,
@@ -247,6 +248,13 @@ class ExtensionManager(Generic[T]):
         o._check_deprecated(verify_requirements)
         o._init_plugins(list(extensions))
         return o
+
+    def _init_test_attributes(
+        self, extensions: list[Extension[T]], namespace: str, **options: Any
+    ) -> None:
+        """:meth:`_init_attributes` for :meth:`make_test_instance`; a subclass whose
+        ``_init_attributes`` needs more derives it from ``extensions`` here."""
+        self._init_attributes(namespace, **options)
 
     def _init_attributes(
         self,
@@ -317,7 +325,10 @@ class ExtensionManager(Generic[T]):
             return
         LOG.error(
             "could not load plugin %s in namespace %r: %s: %s",
-            describe_entry_point(ep), self.namespace, type(err).__name__, err,
+            describe_entry_point(ep),
+            self.namespace,
+            type(err).__name__,
+            err,
         )
         LOG.debug("traceback of the failure to load %s", ep.name, exc_info=err)
 
@@ -329,9 +340,7 @@ class ExtensionManager(Generic[T]):
         invoke_kwds: dict[str, Any],
     ) -> Extension[T] | None:
         if not discovery.EntryPoint.pattern.match(ep.value):
-            raise ValueError(
-                f"entry point target {ep.value!r} is not of the form 'module:attr'"
-            )
+            raise ValueError(f"entry point target {ep.value!r} is not of the form 'module:attr'")
         plugin = ep.load()
         obj = plugin(*invoke_args, **invoke_kwds) if invoke_on_load else None
         return Extension(ep.name, ep, plugin, obj)
@@ -412,8 +421,9 @@ class ExtensionManager(Generic[T]):
         return response
 
     @staticmethod
-    def _call_extension_method(extension: Extension[Any], /, method_name: str,
-                               *args: Any, **kwds: Any) -> Any:
+    def _call_extension_method(
+        extension: Extension[Any], /, method_name: str, *args: Any, **kwds: Any
+    ) -> Any:
         return getattr(extension.obj, method_name)(*args, **kwds)
 
     def map_method(self, method_name: str, *args: Any, **kwds: Any) -> list[Any]:
@@ -435,6 +445,9 @@ class ExtensionManager(Generic[T]):
                 raise
             LOG.error(
                 "error calling plugin %s in namespace %r: %s: %s",
-                describe_entry_point(e.entry_point), self.namespace, type(err).__name__, err,
+                describe_entry_point(e.entry_point),
+                self.namespace,
+                type(err).__name__,
+                err,
             )
             LOG.debug("traceback of the error in %s", e.name, exc_info=err)

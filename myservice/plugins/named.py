@@ -113,30 +113,11 @@ class NamedExtensionManager(ExtensionManager[T]):
             else:
                 on_missing_entrypoints_callback(set(self._missing_names))
 
-    @classmethod
-    def make_test_instance(
-        cls,
-        extensions: list[Extension[T]],
-        namespace: str = "TESTING",
-        propagate_map_exceptions: bool = False,
-        on_load_failure_callback: Callable[..., Any] | None = None,
-        verify_requirements: bool | None = False,
-        *,
-        conflict_resolver: ConflictResolver | None = None,
-    ) -> Any:
-        """A manager holding ``extensions`` as given, without touching entry points."""
-        o = cls.__new__(cls)
-        o._init_attributes(
-            namespace,
-            [e.name for e in extensions],
-            propagate_map_exceptions=propagate_map_exceptions,
-            on_load_failure_callback=on_load_failure_callback,
-            conflict_resolver=conflict_resolver,
-        )
-        o._check_deprecated(verify_requirements)
-        o._missing_names = set()
-        o._init_plugins(list(extensions))
-        return o
+    def _init_test_attributes(
+        self, extensions: list[Extension[T]], namespace: str, **options: Any
+    ) -> None:
+        # a test instance asks for exactly the names it holds
+        self._init_attributes(namespace, [e.name for e in extensions], **options)
 
     def _init_attributes(  # type: ignore[override]
         self,
@@ -200,9 +181,7 @@ class NamedExtensionManager(ExtensionManager[T]):
             available = f"available: {', '.join(existing)}"
         else:
             available = "the namespace has no plugins installed"
-        return (
-            f"Could not load {', '.join(parts)} from namespace {self.namespace!r}; {available}"
-        )
+        return f"Could not load {', '.join(parts)} from namespace {self.namespace!r}; {available}"
 
     def _warn_missing(self, missing: Iterable[str]) -> None:
         LOG.warning("%s", self._missing_message(missing))
