@@ -15,7 +15,8 @@ Users are plain dicts.  What a driver receives and returns:
 - ``create_user(values)`` receives ``name`` (str, 1..255 chars, unique), ``email`` (str or
   None, up to 255), ``enabled`` (bool), ``description`` (str or None, up to 1024) — already
   validated — and returns the stored user: those keys plus ``id`` (a new ``str(uuid4())``),
-  ``created_at`` and ``updated_at`` (timezone-aware UTC ``datetime``; equal on creation).
+  ``created_at`` and ``updated_at`` (timezone-aware UTC ``datetime``; equal on creation);
+  :func:`myservice.storage.common.new_user` builds exactly that record.
 - ``get_user``, ``update_user`` and ``delete_user`` take the id as the client sent it (any
   string: match it verbatim, never interpret it).
 - ``list_users(limit, marker, name)`` returns at most ``limit`` users in creation order (ties

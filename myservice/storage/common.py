@@ -1,7 +1,10 @@
-"""Helpers shared by the built-in drivers (memory and SQL): field names, limits, timestamps.
+"""Helpers shared by the storage drivers: field names, limits, timestamps.
 
-These are implementation details of the built-in drivers, not part of the driver contract
-(:mod:`myservice.storage.base`).
+The driver toolkit - public and kept stable for third-party drivers too (the example
+``jsonfile`` driver uses them): :data:`PUBLIC_FIELDS`, :func:`utcnow` and :func:`new_user`,
+which builds the record ``create_user`` returns exactly as :mod:`myservice.storage.base`
+specifies it.  Everything else here is an implementation detail of the built-in drivers
+(memory and SQL), not part of the driver contract.
 """
 
 from __future__ import annotations
@@ -50,7 +53,14 @@ def storable(value: Any, max_len: int) -> bool:
 
 
 def new_user(values: dict[str, Any]) -> dict[str, Any]:
-    """A complete user record from the validated ``values`` of ``create_user``."""
+    """A complete user record from the validated ``values`` of ``create_user``.
+
+    Keys in :data:`PUBLIC_FIELDS` order: a new ``id`` (``str(uuid4())``), ``name`` as given,
+    ``email`` and ``description`` (None when absent), ``enabled`` (a bool, True when absent),
+    ``created_at`` equal to ``updated_at`` (:func:`utcnow`).  Other keys of ``values`` are
+    ignored.  Nothing is stored: the driver stores the record (and checks that the name is
+    unique) itself.
+    """
     now = utcnow()
     return {
         "id": str(uuid.uuid4()),

@@ -39,12 +39,12 @@ import logging
 import os
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from myservice.conf import Config
+from myservice.storage import common
 from myservice.storage.base import (
     Conflict,
     MarkerNotFound,
@@ -60,17 +60,13 @@ LOG = logging.getLogger(__name__)
 
 PLUGIN = "jsonfile"
 FORMAT = 1
-_FIELDS = ("id", "name", "email", "enabled", "description", "created_at", "updated_at")
+_FIELDS = common.PUBLIC_FIELDS
 
 _Identity = tuple[int, int, int, int]  # device, inode, size, mtime_ns
 
 
 def _identity(st: os.stat_result) -> _Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _to_json(user: User) -> dict[str, Any]:
@@ -238,16 +234,7 @@ class JSONFileDriver(StorageDriver):
     # -- users -------------------------------------------------------------------------------
 
     def create_user(self, values: User) -> User:
-        now = _now()
-        user = {
-            "id": str(uuid.uuid4()),
-            "name": values["name"],
-            "email": values.get("email"),
-            "enabled": bool(values.get("enabled", True)),
-            "description": values.get("description"),
-            "created_at": now,
-            "updated_at": now,
-        }
+        user = common.new_user(values)
         with self._change() as state:
             if user["name"] in state.by_name:
                 raise Conflict(f"a user named {user['name']!r} already exists")
@@ -294,7 +281,7 @@ class JSONFileDriver(StorageDriver):
             for key in ("name", "email", "enabled", "description"):
                 if key in values:
                     user[key] = values[key]
-            user["updated_at"] = max(_now(), user["updated_at"])
+            user["updated_at"] = max(common.utcnow(), user["updated_at"])
             state.users[index] = user
         return dict(user)
 
