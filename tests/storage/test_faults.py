@@ -14,16 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from myservice.storage.base import StartupError, Unavailable
-from myservice.storage.sql import MySQLDriver, PostgreSQLDriver, SQLDriver
+from myservice.storage.sql import SQLDriver
 
 from .forwarder import Forwarder
+from .servers import sql_servers
 
-SERVERS = [
-    pytest.param(
-        (PostgreSQLDriver, "postgresql_url"), marks=pytest.mark.postgresql, id="postgresql"
-    ),
-    pytest.param((MySQLDriver, "mysql_url"), marks=pytest.mark.mysql, id="mysql"),
-]
+SERVERS = sql_servers()
 
 
 @pytest.fixture

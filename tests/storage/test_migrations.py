@@ -8,14 +8,11 @@ from alembic import command
 
 from myservice.storage import migration
 from myservice.storage.base import StartupError
-from myservice.storage.sql import MySQLDriver, PostgreSQLDriver, SQLiteDriver
+from myservice.storage.sql import SQLiteDriver
 
-SERVERS = [
-    pytest.param(
-        (PostgreSQLDriver, "postgresql_fresh_url"), marks=pytest.mark.postgresql, id="postgresql"
-    ),
-    pytest.param((MySQLDriver, "mysql_fresh_url"), marks=pytest.mark.mysql, id="mysql"),
-]
+from .servers import sql_servers
+
+SERVERS = sql_servers("fresh_url")
 
 
 @pytest.fixture

@@ -18,18 +18,13 @@ from myservice.storage.base import StartupError, Unavailable
 from myservice.storage.sql import MySQLDriver, PostgreSQLDriver, SQLiteDriver
 
 from .forwarder import Forwarder
+from .servers import sql_servers
 
 SERVER_DRIVERS = [
     pytest.param(PostgreSQLDriver, id="postgresql"),
     pytest.param(MySQLDriver, id="mysql"),
 ]
-ALL_SQL = [
-    pytest.param((SQLiteDriver, None), id="sqlite"),
-    pytest.param(
-        (PostgreSQLDriver, "postgresql_url"), marks=pytest.mark.postgresql, id="postgresql"
-    ),
-    pytest.param((MySQLDriver, "mysql_url"), marks=pytest.mark.mysql, id="mysql"),
-]
+ALL_SQL = [pytest.param((SQLiteDriver, None), id="sqlite"), *sql_servers()]
 
 
 def _user(name: str) -> dict:
