@@ -86,6 +86,15 @@ def site(tmp_path, monkeypatch) -> FakeSite:
 
 
 @pytest.fixture
+def later_site(site, tmp_path, monkeypatch) -> FakeSite:
+    """A second, empty fake site on ``sys.path`` right after ``site``."""
+    root = tmp_path / "later-site"
+    root.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site.root), str(root), *sys.path[1:]])
+    return FakeSite(root)
+
+
+@pytest.fixture
 def plugins(site) -> FakeSite:
     """A namespace ``t.ns`` with plugins from three distributions, and a classes module."""
     site.module(
@@ -117,7 +126,8 @@ def plugins(site) -> FakeSite:
             """The gamma plugin."""
         ''',
     )
-    site.install("dist-a", "1.0", {"t.ns": {"beta": "{mod}classes:Beta",
-                                            "alpha": "{mod}classes:Alpha"}})
+    site.install(
+        "dist-a", "1.0", {"t.ns": {"beta": "{mod}classes:Beta", "alpha": "{mod}classes:Alpha"}}
+    )
     site.install("dist-b", "2.0", {"t.ns": {"gamma": "{mod}classes:Gamma"}})
     return site

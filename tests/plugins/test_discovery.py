@@ -14,8 +14,10 @@ from myservice.plugins import discovery
 
 
 def eps(namespace="t.ns"):
-    return [(ep.name, ep.value.split(":")[-1], ep.dist.name, ep.dist.version)
-            for ep in discovery.get_entry_points(namespace)]
+    return [
+        (ep.name, ep.value.split(":")[-1], ep.dist.name, ep.dist.version)
+        for ep in discovery.get_entry_points(namespace)
+    ]
 
 
 @pytest.fixture
@@ -77,7 +79,8 @@ def test_entry_point_parses_like_importlib_metadata(value):
     theirs = importlib_metadata.EntryPoint("n", value, "g")
     for attr in ("name", "value", "group", "module", "attr", "extras"):
         assert _outcome(lambda a=attr: getattr(ours, a)) == _outcome(
-            lambda a=attr: getattr(theirs, a)), attr
+            lambda a=attr: getattr(theirs, a)
+        ), attr
     assert repr(ours) == repr(theirs)
     assert ours.dist is None
 
@@ -91,9 +94,17 @@ def test_entry_point_equality_hash_order_and_matches_like_importlib_metadata():
     assert ours != discovery.EntryPoint("n", "pkg.mod:Other", "g")
     assert ours != "n"
     assert sorted([discovery.EntryPoint("b", "m:X", "g"), ours]) == [
-        discovery.EntryPoint("b", "m:X", "g"), ours]
-    for params in [{}, {"group": "g"}, {"name": "n", "module": "pkg.mod"},
-                   {"attr": "Obj", "extras": ["x"]}, {"name": "other"}, {"value": "pkg.mod"}]:
+        discovery.EntryPoint("b", "m:X", "g"),
+        ours,
+    ]
+    for params in [
+        {},
+        {"group": "g"},
+        {"name": "n", "module": "pkg.mod"},
+        {"attr": "Obj", "extras": ["x"]},
+        {"name": "other"},
+        {"value": "pkg.mod"},
+    ]:
         assert ours.matches(**params) == theirs.matches(**params), params
     with pytest.raises(ValueError, match='"dist" is not suitable for matching'):
         ours.matches(dist=dist)
@@ -128,30 +139,20 @@ def test_entry_points_and_distributions_pickle_and_compare_by_value():
         dist.version = "2"
 
 
-def test_order_is_sys_path_then_distribution_then_name(plugins, tmp_path, monkeypatch):
+def test_order_is_sys_path_then_distribution_then_name(plugins, later_site):
     # A second sys.path entry placed AFTER the first one, with a dist whose name sorts first.
-    later = tmp_path / "later"
-    later.mkdir()
-    info = later / "aaa-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Name: aaa\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[t.ns]\nzeta = x:Y\naardvark = x:Y\n")
-    monkeypatch.setattr(sys, "path", [str(plugins.root), str(later), *sys.path[1:]])
+    later_site.install("aaa", "1.0", "[t.ns]\nzeta = x:Y\naardvark = x:Y\n")
     assert [(n, d) for n, _, d, _ in eps()] == [
-        ("alpha", "dist-a"), ("beta", "dist-a"),  # first sys.path entry, dist-a, by name
+        ("alpha", "dist-a"),
+        ("beta", "dist-a"),  # first sys.path entry, dist-a, by name
         ("gamma", "dist-b"),
-        ("aardvark", "aaa"), ("zeta", "aaa"),  # second sys.path entry
+        ("aardvark", "aaa"),
+        ("zeta", "aaa"),  # second sys.path entry
     ]
 
 
-def test_same_distribution_twice_on_sys_path_first_one_wins(plugins, tmp_path, monkeypatch):
-    shadow = tmp_path / "shadow"
-    shadow.mkdir()
-    info = shadow / "dist_b-9.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Name: dist_b\nVersion: 9.0\n")
-    (info / "entry_points.txt").write_text("[t.ns]\nshadowed = x:Y\n")
-    monkeypatch.setattr(sys, "path", [str(plugins.root), str(shadow), *sys.path[1:]])
+def test_same_distribution_twice_on_sys_path_first_one_wins(plugins, later_site):
+    later_site.install("dist_b", "9.0", "[t.ns]\nshadowed = x:Y\n")
     assert "shadowed" not in [name for name, *_ in eps()]
     assert ("gamma", "Gamma", "dist-b", "2.0") in eps()
 
@@ -179,7 +180,8 @@ def test_namespace_must_be_a_string(plugins):
 
 def test_malformed_entry_points_txt_skips_bad_lines_and_says_where(site, caplog):
     info = site.install(
-        "broken", "1.0",
+        "broken",
+        "1.0",
         """\
         orphan = outside:Section
         [t.bad]
@@ -264,8 +266,10 @@ def test_disk_cache_hit_in_a_fresh_process_does_not_rescan(plugins, count_scans,
     assert [(n, v, d, ver) for n, v, d, ver in eps()] == first
     assert len(count_scans) == 1
     # Read from the cache, the dist is still there: name and version.
-    assert {(ep.dist.name, ep.dist.version) for ep in second} == {("dist-a", "1.0"),
-                                                                  ("dist-b", "2.0")}
+    assert {(ep.dist.name, ep.dist.version) for ep in second} == {
+        ("dist-a", "1.0"),
+        ("dist-b", "2.0"),
+    }
 
 
 def test_cache_write_is_atomic_leaves_no_temp_files(plugins, isolated_cache, settled):
@@ -351,10 +355,10 @@ def test_egg_info_version_bump_in_place_is_seen(site):
 # -- broken cache --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"format": 1}', "",
-                                     '{"format": 1, "sys_path": null}'])
-def test_corrupt_cache_file_falls_back_to_scan_and_is_rewritten(
-        plugins, settled, garbage, caplog):
+@pytest.mark.parametrize(
+    "garbage", ["{not json", "[]", '{"format": 1}', "", '{"format": 1, "sys_path": null}']
+)
+def test_corrupt_cache_file_falls_back_to_scan_and_is_rewritten(plugins, settled, garbage, caplog):
     eps()
     path = discovery.cache_path()
     path.write_text(garbage)

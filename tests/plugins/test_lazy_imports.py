@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,19 @@ from myservice.plugins import discovery
 
 #: Modules the warm path must not import (each costs a fresh process 1-6 ms).
 HEAVY = [
-    "importlib_metadata", "importlib.metadata", "tempfile", "hashlib", "pathlib",
-    "dataclasses", "email", "zipfile", "csv", "inspect", "difflib", "typing", "logging",
+    "importlib_metadata",
+    "importlib.metadata",
+    "tempfile",
+    "hashlib",
+    "pathlib",
+    "dataclasses",
+    "email",
+    "zipfile",
+    "csv",
+    "inspect",
+    "difflib",
+    "typing",
+    "logging",
 ]
 
 SCRIPT = """
@@ -46,17 +58,33 @@ print(json.dumps({{
 """
 
 
-def run(site, cache, code: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = str(site.root)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a __pycache__ in the site would change it
-    env["MYSERVICE_PLUGIN_CACHE_DIR"] = str(cache)
-    workdir = site.root.parent / "cwd"  # '' on sys.path: a directory nobody modifies
-    workdir.mkdir(exist_ok=True)
+def fresh_python(
+    code: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter, without this process's ``PYTHON*`` variables but
+    with ``env`` added; output captured as text."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=workdir, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
+
+
+def run(site, cache, code: str) -> subprocess.CompletedProcess[str]:
+    """:func:`fresh_python` with the fake ``site`` on ``PYTHONPATH`` and the plugin ``cache``."""
+    workdir = site.root.parent / "cwd"  # '' on sys.path: a directory nobody modifies
+    workdir.mkdir(exist_ok=True)
+    env = {
+        "PYTHONPATH": str(site.root),
+        "PYTHONDONTWRITEBYTECODE": "1",  # a __pycache__ in the site would change it
+        "MYSERVICE_PLUGIN_CACHE_DIR": str(cache),
+    }
+    return fresh_python(code, env, workdir)
 
 
 def look_up(site, cache, forbid_scan: bool) -> dict:
@@ -84,7 +112,11 @@ def test_warm_cache_is_still_never_stale_across_processes(plugins, isolated_cach
     proc = run(plugins, isolated_cache, SCRIPT.format(forbid_scan=True))
     assert "scanned although the cache is warm" in proc.stderr  # the install was seen
     assert look_up(plugins, isolated_cache, forbid_scan=False)["names"] == [
-        "alpha", "beta", "gamma", "delta"]
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+    ]
 
 
 def test_package_import_is_lazy_and_still_exports_everything():
@@ -97,9 +129,7 @@ def test_package_import_is_lazy_and_still_exports_everything():
         "for name in p.__all__: getattr(p, name)\n"
         "try:\n    p.NoSuchThing\nexcept AttributeError as e:\n    print(e)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = fresh_python(code)
     assert proc.returncode == 0, proc.stderr
     assert "module 'myservice.plugins' has no attribute 'NoSuchThing'" in proc.stdout
 
@@ -114,9 +144,7 @@ def test_lazy_logger_debug_needs_no_logging_but_warnings_reach_stderr():
         "log.warning('loud %s', 2)\n"
         "assert 'logging' in sys.modules\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = fresh_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == "loud 2"  # logging's lastResort handler, as before
 
@@ -133,11 +161,15 @@ def test_lazy_logger_forwards_records_with_the_callers_location(caplog):
         log.log(30, "l %s", 5)
         assert log.isEnabledFor(10)
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("DEBUG", "d 1"), ("INFO", "i 2"), ("WARNING", "w 3"), ("ERROR", "e 4"),
+        ("DEBUG", "d 1"),
+        ("INFO", "i 2"),
+        ("WARNING", "w 3"),
+        ("ERROR", "e 4"),
         ("WARNING", "l 5"),
     ]
     assert {r.funcName for r in caplog.records} == {
-        "test_lazy_logger_forwards_records_with_the_callers_location"}
+        "test_lazy_logger_forwards_records_with_the_callers_location"
+    }
     assert {r.filename for r in caplog.records} == {os.path.basename(__file__)}
 
 
