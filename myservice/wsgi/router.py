@@ -31,6 +31,24 @@ For each request the router, in this order:
 
 Every error is rendered by :mod:`myservice.wsgi.faults`.
 
+How a request is matched (fast, and still Routes' answer)
+---------------------------------------------------------
+The ``routes.Mapper`` built from the table stays the matcher of record: every match is decided
+by a Routes ``Route.match`` (its regular expression and its ``method`` condition).  What the
+router avoids is asking *every* route: ``Mapper.routematch`` first runs one regular expression
+made of all routes, then tries the routes whose static prefix starts the URL (longest prefix
+first, then declaration order) until one matches.  At start-up (:meth:`Router._compile`) the
+router computes, for every method of the table and every literal first path segment of it,
+the routes ``Mapper.routematch`` could ever return for such a request, in the order it would
+try them: a route is left out only if its ``method`` condition excludes the method or its
+static prefix cannot begin a path with that first segment.  A request then tries only those
+(``GET /users/{id}``: ``GET /users`` fails on its regex, ``GET /users/{user_id}`` matches),
+each with its prefix checked first exactly as Routes does, so the route found is the one
+``routematch`` finds.  Any other request (a first segment or method the table does not name,
+a path not starting with ``/``) goes to ``Mapper.routematch`` itself.  Nothing depends on the
+path beyond its first segment, so the table is bounded by the route table, not by traffic.
+``tests/api/test_router_dispatch.py`` checks the two agree on generated paths and methods.
+
 Adding routes from outside this module (API extensions)
 -------------------------------------------------------
 ``Router(routes, extension_routes=more)`` takes extra routes at construction, and
@@ -234,8 +252,29 @@ class Router:
             any_method.connect(name, path)
             allow[name] = ", ".join(sorted(set(methods)))
         any_method.create_regs([])
+        dispatch = _dispatch_table(mapper)
         # swap in one step, so a reader sees either the old or the new tables
-        self._mapper, self._specs, self._any, self._allow = mapper, specs, any_method, allow
+        self._mapper, self._specs, self._any, self._allow, self._dispatch = (
+            mapper,
+            specs,
+            any_method,
+            allow,
+            dispatch,
+        )
+
+    def match(self, path: str, environ: dict) -> tuple[dict, Any] | None:
+        """``Mapper.routematch(path, environ)`` of the compiled table: ``(urlvars, route)``
+        or ``None``; tries only the routes that can match (see the module docstring)."""
+        if path[:1] == "/":
+            candidates = self._dispatch.get((environ["REQUEST_METHOD"], path[1:].partition("/")[0]))
+            if candidates is not None:
+                for prefix, route in candidates:
+                    if path.startswith(prefix):
+                        found = route.match(path, environ)
+                        if found is not False:
+                            return found, route
+                return None
+        return self._mapper.routematch(path, environ)
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -261,7 +300,7 @@ class Router:
             public = path in self._public
             if not public:
                 policy.authenticate(environ, self.realm)
-            found = self._mapper.routematch(path, environ)
+            found = self.match(path, environ)
             if found is None:
                 raise self._no_match(path, environ)
             urlvars, matched = found
@@ -289,6 +328,67 @@ class Router:
             if translate is not None:
                 return translate
         return None
+
+
+def _static_prefix(route: Any) -> str:
+    """The static prefix by which ``Mapper.routematch`` groups a route: its leading literal
+    text, with a leading ``/`` under minimization, without trailing slashes."""
+    prefix = ""
+    for part in route.routelist:
+        if not isinstance(part, str):
+            break
+        prefix += part
+    if route.minimization and not prefix.startswith("/"):
+        prefix = "/" + prefix
+    return prefix.rstrip("/")
+
+
+def _dispatch_table(mapper: routes.Mapper) -> dict[tuple[str, str], tuple[tuple[str, Any], ...]]:
+    """``(method, first path segment) -> ((prefix, route), ...)``: for each method named by a
+    route's conditions (and each of :data:`_METHODS`) and each first segment that is literal in
+    some route path, the routes ``mapper.routematch`` could return, in the order it tries
+    them (longest static prefix first, then declaration order)."""
+    ordered = sorted(
+        (
+            (_static_prefix(route), index, route)
+            for index, route in enumerate(mapper.matchlist)
+            if not route.static
+        ),
+        key=lambda item: (-len(item[0]), item[1]),
+    )
+    methods = set(_METHODS)
+    segments: set[str] = set()
+    for prefix, _index, route in ordered:
+        methods.update((route.conditions or {}).get("method") or ())
+        head, slash, _rest = prefix[1:].partition("/")
+        if prefix.startswith("/") and slash:
+            segments.add(head)  # "/users/..." : a first segment known in full
+    for route in mapper.matchlist:
+        head, slash, _rest = route.routepath.lstrip("/").partition("/")
+        if not any(c in head for c in "{}:*()"):
+            segments.add(head)
+    table: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
+    for method in methods:
+        for segment in segments:
+            first = "/" + segment
+            table[(method, segment)] = tuple(
+                (prefix, route)
+                for prefix, _index, route in ordered
+                if _method_allowed(route, method)
+                and (
+                    prefix == ""
+                    or prefix == first
+                    or prefix.startswith(first + "/")
+                    or ("/" not in prefix[1:] and first.startswith(prefix))
+                )
+            )
+    return table
+
+
+def _method_allowed(route: Any, method: str) -> bool:
+    conditions = route.conditions or {}
+    allowed = conditions.get("method")
+    return not allowed or method in allowed
 
 
 def _full_path(environ: dict) -> str:
