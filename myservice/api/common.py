@@ -180,10 +180,14 @@ def parse_limit(raw: str | None, default: int, maximum: int) -> int:
 
 
 def timestamp(value: Any) -> Any:
-    """ISO 8601 UTC with ``Z`` for a ``datetime`` (naive ones are taken as UTC)."""
+    """ISO 8601 UTC with ``Z`` for a ``datetime`` (naive ones are taken as UTC), with
+    microseconds: ``2024-05-01T12:00:00.000000Z``."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+        tz = value.tzinfo
+        if tz is None or tz is UTC:
+            # already UTC: isoformat() is "YYYY-MM-DDTHH:MM:SS.ffffff" (+ "+00:00"); no
+            # conversion needed (a third of the cost of the general path below)
+            return value.isoformat(timespec="microseconds")[:26] + "Z"
         text = value.astimezone(UTC).isoformat(timespec="microseconds")
         return text.replace("+00:00", "Z")
     return value

@@ -18,9 +18,14 @@ JSON = "application/json"
 _STATUS_LINES = {code: status_line(code) for code in (200, 201, 202, 204)}
 
 
+#: one encoder for every reply (``json.dumps`` with options builds a new one per call)
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_CONTENT_TYPE = ("Content-Type", JSON)
+
+
 def dump_json(body: Any) -> bytes:
     """``body`` as compact UTF-8 JSON."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODE(body).encode("utf-8")
 
 
 class Reply:
@@ -45,8 +50,9 @@ class Reply:
             start_response(line, self.headers)
             return []
         data = dump_json(self.body)
-        headers = [("Content-Type", JSON), ("Content-Length", str(len(data)))]
-        headers.extend(self.headers)
+        headers = [_CONTENT_TYPE, ("Content-Length", str(len(data)))]
+        if self.headers:
+            headers.extend(self.headers)
         start_response(line, headers)
         if environ["REQUEST_METHOD"] == "HEAD":
             return []
