@@ -53,7 +53,8 @@ def roles(environ: dict) -> frozenset[str]:
 
 def authenticate(environ: dict, realm: str = "myservice") -> None:
     """Raise a 401 :class:`APIError` unless the auth filter confirmed the caller's identity."""
-    if environ.get(IDENTITY_STATUS, "").strip().lower() != "confirmed":
+    status = environ.get(IDENTITY_STATUS, "")
+    if status != "Confirmed" and status.strip().lower() != "confirmed":
         raise APIError(
             401,
             "Authentication required: send a valid token (X-Auth-Token); "
@@ -64,6 +65,9 @@ def authenticate(environ: dict, realm: str = "myservice") -> None:
 
 def authorize(environ: dict, rule: Rule) -> None:
     """Raise a 403 :class:`APIError` unless the caller has one of ``rule``'s roles."""
+    raw = environ.get(ROLES, "")
+    if raw in rule.roles:  # one role, already in canonical form: no parsing needed
+        return
     if rule.roles.isdisjoint(roles(environ)):
         method = environ.get("REQUEST_METHOD", "")
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
