@@ -156,12 +156,18 @@ def wait_until(predicate, proc: subprocess.Popen, log: Path, what: str) -> None:
 
 @contextlib.contextmanager
 def serving(
-    command: Sequence[str], cwd: Path, port: int, *, patient: bool = False
+    command: Sequence[str],
+    cwd: Path,
+    port: int,
+    *,
+    patient: bool = False,
+    log_dir: Path | None = None,
 ) -> Iterator[Server]:
     """Run ``command`` until it answers ``GET /healthcheck`` on ``port``; kill it afterwards.
 
-    ``patient``: the server reloads, its clients retry refused connections."""
-    log = cwd / f"server-{port}.log"
+    ``patient``: the server reloads, its clients retry refused connections.  The server's
+    output goes to a file in ``log_dir`` (default ``cwd``)."""
+    log = (log_dir or cwd) / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             list(command),
@@ -169,7 +175,7 @@ def serving(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=child_env(cwd),
+            env=child_env(log_dir or cwd),
             start_new_session=True,
         )
     try:

@@ -19,6 +19,7 @@ from myservice.middleware.request_id import is_request_id
 
 from .helpers import (
     BIN,
+    REPO,
     REQUEST_ID_HEADER,
     Server,
     answers,
@@ -137,6 +138,18 @@ def test_paster_serve(site):
         assert re.search(
             rf" INFO waitress \[-\] Serving on http://127\.0\.0\.1:{port}", server.output()
         )
+
+
+def test_paster_serve_from_the_source_tree(site):
+    # The README's first command runs paster in the checkout, beside the myservice.egg-info
+    # that `pip install -e .` leaves there; PasteScript then resolves myservice and every one of
+    # its dependencies through pkg_resources, which must find them all (an old pkg_resources
+    # misses distributions whose dist-info names were normalised, e.g. repoze_lru for Routes).
+    assert (REPO / "myservice.egg-info").is_dir(), "pip install -e . leaves it in the checkout"
+    port = free_port()
+    command = [str(BIN / "paster"), "serve", str(site / "api-paste.ini"), f"http_port={port}"]
+    with serving(command, REPO, port, log_dir=site) as server:
+        exercise(server, site)
 
 
 def test_paster_serve_reload(site):
