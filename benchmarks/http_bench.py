@@ -37,7 +37,10 @@ import _common as c  # noqa: E402
 HERE = Path(__file__).resolve().parent
 THREADS = 4
 
-#: label -> (server, app, extra lines for myservice.conf)
+#: marks the server whose copied ini silences myservice's INFO lines (the access log)
+ACCESS_LOG_OFF = "access log off"
+
+#: label -> (server, app, extra lines for myservice.conf, or ACCESS_LOG_OFF)
 SERVERS = {
     "waitress/ours": ("waitress", "ours", ""),
     "waitress/flask": ("waitress", "flask", ""),
@@ -47,6 +50,9 @@ SERVERS = {
     # not targets: show what the audit hook (flock + write + fsync, in the background) costs
     "waitress/ours, hooks off": ("waitress", "ours", "\n[hooks]\ndisabled = audit, notify\n"),
     "gunicorn/ours, hooks off": ("gunicorn", "ours", "\n[hooks]\ndisabled = audit, notify\n"),
+    # not a target: what the access-log line costs over HTTP (the peers log nothing); the
+    # copied ini's [logger_myservice] level is raised to WARNING for this server only
+    "waitress/ours, access log off": ("waitress", "ours", ACCESS_LOG_OFF),
 }
 
 LUA = """
@@ -91,7 +97,16 @@ class Server:
         for name in ("api-paste.ini", "myservice.conf"):
             shutil.copyfile(workdir / name, self.workdir / name)
         shutil.copytree(workdir / "state", self.workdir / "state")
-        if extra:
+        if extra == ACCESS_LOG_OFF:
+            ini = self.workdir / "api-paste.ini"
+            text = ini.read_text(encoding="utf-8")
+            silenced = text.replace(
+                "[logger_myservice]\nlevel = INFO", "[logger_myservice]\nlevel = WARNING"
+            )
+            if silenced == text:
+                raise SystemExit("access log off: no [logger_myservice] level = INFO in the ini")
+            ini.write_text(silenced, encoding="utf-8")
+        elif extra:
             with open(self.workdir / "myservice.conf", "a", encoding="utf-8") as conf:
                 conf.write(extra)
         env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir)})
