@@ -343,7 +343,9 @@ def parse_entry_points_txt(text: str, source: str = "<string>") -> list[tuple[st
                 LOG.warning(
                     "%s:%d: malformed section header %r, expected '[group.name]'; "
                     "entries up to the next valid section are ignored",
-                    source, lineno, line,
+                    source,
+                    lineno,
+                    line,
                 )
                 group = None
                 continue
@@ -355,7 +357,10 @@ def parse_entry_points_txt(text: str, source: str = "<string>") -> list[tuple[st
             where = "outside any [group] section" if group is None else f"in [{group}]"
             LOG.warning(
                 "%s:%d: malformed entry point %r %s, expected 'name = module:attr'; skipped",
-                source, lineno, line, where,
+                source,
+                lineno,
+                line,
+                where,
             )
             continue
         result.append((group, name, value))

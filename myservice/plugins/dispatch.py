@@ -71,8 +71,9 @@ class NameDispatchExtensionManager(DispatchExtensionManager[T]):
             check_name(name)
             e = self.by_name.get(name)
             if e is None:
-                LOG.debug("Missing extension %r in namespace %r being ignored",
-                          name, self.namespace)
+                LOG.debug(
+                    "Missing extension %r in namespace %r being ignored", name, self.namespace
+                )
                 continue
             self._invoke_one_plugin(response.append, func, e, args, kwds)
         return response

@@ -85,8 +85,7 @@ class DriverManager(NamedExtensionManager[T]):
         manager: ExtensionManager[Any], ep: EntryPoint, err: BaseException
     ) -> None:
         err.add_note(
-            f"while loading driver {describe_entry_point(ep)} "
-            f"in namespace {manager.namespace!r}"
+            f"while loading driver {describe_entry_point(ep)} in namespace {manager.namespace!r}"
         )
         raise err
 

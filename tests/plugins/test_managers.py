@@ -32,10 +32,13 @@ def bomb(plugins):
     (A failed import leaves nothing in sys.modules, so the module leaves a mark on disk.)
     """
     marker = plugins.root / "bomb-was-imported"
-    plugins.module("bomb", f"""
+    plugins.module(
+        "bomb",
+        f"""
         open({str(marker)!r}, "a").close()
         raise RuntimeError("bomb module imported")
-        """)
+        """,
+    )
     plugins.install("dist-bomb", "0.1", {"t.ns": {"bomb": "{mod}bomb:Thing"}})
     return marker
 
@@ -47,6 +50,7 @@ def test_bomb_tripwire_works(bomb):
 
 def test_package_reexports_like_stevedore():
     from myservice.plugins import driver as driver_module
+
     assert driver_module.DriverManager is DriverManager
     assert plugins_pkg.HookManager.__module__ == "myservice.plugins.hook"
     assert issubclass(NoMatches, NoUniqueMatch) and issubclass(MultipleMatches, NoUniqueMatch)
@@ -83,18 +87,23 @@ def test_extension_record(plugins):
 
 
 def test_invoke_on_load_with_args(plugins):
-    mgr = ExtensionManager("t.ns", invoke_on_load=True, invoke_args=(1, 2),
-                           invoke_kwds={"k": "v"})
+    mgr = ExtensionManager("t.ns", invoke_on_load=True, invoke_args=(1, 2), invoke_kwds={"k": "v"})
     assert [e.obj.args for e in mgr] == [(1, 2)] * 3
     assert mgr["alpha"].obj.kwds == {"k": "v"}
     assert mgr.map_method("hello", who="you") == [
-        "Alpha says hello to you", "Beta says hello to you", "Gamma says hello to you"]
+        "Alpha says hello to you",
+        "Beta says hello to you",
+        "Gamma says hello to you",
+    ]
 
 
 def test_map_passes_extension_and_args(plugins):
     mgr = ExtensionManager("t.ns")
     assert mgr.map(lambda ext, a, b=0: (ext.name, a, b), 1, b=2) == [
-        ("alpha", 1, 2), ("beta", 1, 2), ("gamma", 1, 2)]
+        ("alpha", 1, 2),
+        ("beta", 1, 2),
+        ("gamma", 1, 2),
+    ]
 
 
 def test_map_on_empty_manager_raises_no_matches(site):
@@ -155,21 +164,30 @@ def test_bool_stays_true_like_stevedore(site):
 
 @pytest.fixture
 def broken(plugins):
-    plugins.module("broken", """
+    plugins.module(
+        "broken",
+        """
         class Explodes:
             def __init__(self):
                 raise OSError("cannot open device")
 
         class Fine:
             pass
-        """)
-    plugins.install("dist-broken", "0.3", {"t.broken": {
-        "explodes": "{mod}broken:Explodes",
-        "fine": "{mod}broken:Fine",
-        "missing_attr": "{mod}broken:DoesNotExist",
-        "missing_module": "{mod}no_such_module:Thing",
-        "malformed": "not a valid target!",
-    }})
+        """,
+    )
+    plugins.install(
+        "dist-broken",
+        "0.3",
+        {
+            "t.broken": {
+                "explodes": "{mod}broken:Explodes",
+                "fine": "{mod}broken:Fine",
+                "missing_attr": "{mod}broken:DoesNotExist",
+                "missing_module": "{mod}no_such_module:Thing",
+                "malformed": "not a valid target!",
+            }
+        },
+    )
     return plugins
 
 
@@ -177,8 +195,11 @@ def test_failing_plugins_are_logged_and_skipped(broken, caplog):
     with caplog.at_level(logging.DEBUG, logger="myservice.plugins.extension"):
         mgr = ExtensionManager("t.broken", invoke_on_load=True)
     assert mgr.names() == ["fine"]
-    errors = {r.getMessage().split(" = ")[0].split()[-1]: r.getMessage()
-              for r in caplog.records if r.levelno == logging.ERROR}
+    errors = {
+        r.getMessage().split(" = ")[0].split()[-1]: r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR
+    }
     assert sorted(errors) == ["explodes", "malformed", "missing_attr", "missing_module"]
     assert "from dist-broken 0.3" in errors["explodes"]
     assert f"{broken.mod('broken')}:Explodes" in errors["explodes"]
@@ -191,11 +212,16 @@ def test_failing_plugins_are_logged_and_skipped(broken, caplog):
 
 def test_on_load_failure_callback_receives_manager_entrypoint_exception(broken, caplog):
     calls = []
-    mgr = ExtensionManager("t.broken", invoke_on_load=True,
-                           on_load_failure_callback=lambda *a: calls.append(a))
+    mgr = ExtensionManager(
+        "t.broken", invoke_on_load=True, on_load_failure_callback=lambda *a: calls.append(a)
+    )
     assert mgr.names() == ["fine"]
     assert sorted(ep.name for _, ep, _ in calls) == [
-        "explodes", "malformed", "missing_attr", "missing_module"]
+        "explodes",
+        "malformed",
+        "missing_attr",
+        "missing_module",
+    ]
     assert all(m is mgr for m, _, _ in calls)
     by_name = {ep.name: err for _, ep, err in calls}
     assert isinstance(by_name["explodes"], OSError)
@@ -232,8 +258,9 @@ def test_named_missing_default_warning_lists_existing_and_closest(plugins, caplo
 
 def test_named_missing_callback(plugins, caplog):
     seen = []
-    NamedExtensionManager("t.ns", ["alpha", "nope", "nada"],
-                          on_missing_entrypoints_callback=seen.append)
+    NamedExtensionManager(
+        "t.ns", ["alpha", "nope", "nada"], on_missing_entrypoints_callback=seen.append
+    )
     assert seen == [{"nope", "nada"}]
     quiet = NamedExtensionManager("t.ns", ["nope"], on_missing_entrypoints_callback=None)
     assert quiet.names() == []
@@ -261,11 +288,14 @@ def test_verify_requirements_is_deprecated_with_caller_stacklevel(plugins):
     assert record[0].filename == __file__
 
 
-@pytest.mark.parametrize("names, message", [
-    ("alpha", "got the string 'alpha'; did you mean \\['alpha'\\]"),
-    (["alpha", 7], "each plugin name in names must be a string, got int 7"),
-    (5, "names must be a list of plugin names, got int 5"),
-])
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ("alpha", "got the string 'alpha'; did you mean \\['alpha'\\]"),
+        (["alpha", 7], "each plugin name in names must be a string, got int 7"),
+        (5, "names must be a list of plugin names, got int 5"),
+    ],
+)
 def test_named_bad_names(plugins, names, message):
     with pytest.raises(TypeError, match=message):
         NamedExtensionManager("t.ns", names)
@@ -285,7 +315,9 @@ def test_dispatch_map_filters_per_call(plugins):
     mgr = DispatchExtensionManager("t.ns", lambda ext: True, invoke_on_load=True)
     assert mgr.map(lambda ext, x: ext.name.startswith(x), lambda ext, x: ext.name, "g") == ["gamma"]
     assert mgr.map_method(lambda ext, *a, **k: ext.name != "gamma", "hello", who="x") == [
-        "Alpha says hello to x", "Beta says hello to x"]
+        "Alpha says hello to x",
+        "Beta says hello to x",
+    ]
     empty = DispatchExtensionManager("t.void", lambda ext: True)
     with pytest.raises(NoMatches):
         empty.map(lambda e: True, lambda e: e)
@@ -305,7 +337,9 @@ def test_name_dispatch(plugins, caplog):
 
 @pytest.fixture
 def hooks(plugins):
-    plugins.module("hooks", """
+    plugins.module(
+        "hooks",
+        """
         def first(*a, **k):
             return "first"
 
@@ -314,9 +348,13 @@ def hooks(plugins):
 
         def third(*a, **k):
             return "third"
-        """)
-    plugins.install("hook-a", "1", {"t.hooks": {"user.create": "{mod}hooks:first",
-                                                "user.delete": "{mod}hooks:third"}})
+        """,
+    )
+    plugins.install(
+        "hook-a",
+        "1",
+        {"t.hooks": {"user.create": "{mod}hooks:first", "user.delete": "{mod}hooks:third"}},
+    )
     plugins.install("hook-b", "1", {"t.hooks": {"user.create": "{mod}hooks:second"}})
     return plugins
 
@@ -345,8 +383,9 @@ def test_hook_manager_honours_conflict_resolver(hooks):
     mgr = HookManager("t.hooks", "user.create", conflict_resolver=pick_last)
     assert seen == [("t.hooks", "user.create", ["first", "second"])]
     assert [e.plugin.__name__ for e in mgr["user.create"]] == ["second"]
-    keep_reversed = HookManager("t.hooks", "user.create",
-                                conflict_resolver=lambda ns, n, exts: exts[::-1])
+    keep_reversed = HookManager(
+        "t.hooks", "user.create", conflict_resolver=lambda ns, n, exts: exts[::-1]
+    )
     assert keep_reversed.map(lambda ext: ext.plugin()) == ["second", "first"]
 
 
@@ -415,11 +454,14 @@ def test_driver_load_error_to_callback_then_no_matches(bomb):
 
 
 def test_driver_instantiation_error_propagates(plugins):
-    plugins.module("bad_init", """
+    plugins.module(
+        "bad_init",
+        """
         class Driver:
             def __init__(self):
                 raise ValueError("bad config")
-        """)
+        """,
+    )
     plugins.install("dist-bad", "1", {"t.drv": {"bad": "{mod}bad_init:Driver"}})
     with pytest.raises(ValueError, match="bad config"):
         DriverManager("t.drv", "bad", invoke_on_load=True)
@@ -450,9 +492,11 @@ def test_driver_duplicate_name_raises_multiple_matches_naming_dists(duplicates):
 
 
 def test_driver_conflict_resolver_can_pick(duplicates):
-    mgr = DriverManager("t.ns", "zeta",
-                        conflict_resolver=lambda ns, name, exts: max(
-                            exts, key=lambda e: e.distribution.version))
+    mgr = DriverManager(
+        "t.ns",
+        "zeta",
+        conflict_resolver=lambda ns, name, exts: max(exts, key=lambda e: e.distribution.version),
+    )
     assert mgr.driver.__name__ == "Gamma"
 
 
@@ -463,8 +507,9 @@ def test_extension_manager_resolves_non_adjacent_duplicates_on_lookup(duplicates
     assert "2 plugins named 'zeta'" in caplog.text and "zzz-last 3.0" in caplog.text
     with pytest.raises(MultipleMatches):
         ExtensionManager("t.ns", conflict_resolver=error_on_conflict)["zeta"]
-    named = NamedExtensionManager("t.ns", ["zeta"], name_order=True,
-                                  conflict_resolver=lambda ns, n, exts: exts[-1])
+    named = NamedExtensionManager(
+        "t.ns", ["zeta"], name_order=True, conflict_resolver=lambda ns, n, exts: exts[-1]
+    )
     assert [e.distribution.name for e in named] == ["zzz-last"]
 
 
@@ -526,12 +571,19 @@ def test_no_deprecation_warnings_by_default(plugins):
 # -- API parity with stevedore (signatures only; stevedore is a bench extra) ------------
 
 
-@pytest.mark.parametrize("module, cls", [
-    ("extension", "ExtensionManager"), ("named", "NamedExtensionManager"),
-    ("enabled", "EnabledExtensionManager"), ("dispatch", "DispatchExtensionManager"),
-    ("dispatch", "NameDispatchExtensionManager"), ("hook", "HookManager"),
-    ("driver", "DriverManager"), ("extension", "Extension"),
-])
+@pytest.mark.parametrize(
+    "module, cls",
+    [
+        ("extension", "ExtensionManager"),
+        ("named", "NamedExtensionManager"),
+        ("enabled", "EnabledExtensionManager"),
+        ("dispatch", "DispatchExtensionManager"),
+        ("dispatch", "NameDispatchExtensionManager"),
+        ("hook", "HookManager"),
+        ("driver", "DriverManager"),
+        ("extension", "Extension"),
+    ],
+)
 def test_constructor_and_methods_accept_stevedore_parameters(module, cls):
     import importlib
     import inspect
@@ -539,8 +591,18 @@ def test_constructor_and_methods_accept_stevedore_parameters(module, cls):
     stevedore = pytest.importorskip(f"stevedore.{module}")
     ours = getattr(importlib.import_module(f"myservice.plugins.{module}"), cls)
     theirs = getattr(stevedore, cls)
-    for attr in ["__init__", "make_test_instance", "map", "map_method", "names", "items",
-                 "list_entry_points", "entry_points_names", "__getitem__", "__call__"]:
+    for attr in [
+        "__init__",
+        "make_test_instance",
+        "map",
+        "map_method",
+        "names",
+        "items",
+        "list_entry_points",
+        "entry_points_names",
+        "__getitem__",
+        "__call__",
+    ]:
         if not hasattr(theirs, attr):
             continue
         kw_only = inspect.Parameter.KEYWORD_ONLY
