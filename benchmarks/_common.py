@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import configparser
+import http.client
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ import logging.config
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -445,6 +447,31 @@ class PostCaller(Caller):
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+
+
+# -- loopback servers -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthcheck_ok(port: int, timeout: float) -> bool:
+    """Whether ``GET /healthcheck`` on ``127.0.0.1:port`` answers 200 within ``timeout`` s.
+
+    Any connection error (refused, reset, timed out) counts as not healthy, never raises.
+    """
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", "/healthcheck")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
 
 
 def summary(values: list[float]) -> tuple[float, float]:

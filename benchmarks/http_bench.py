@@ -79,19 +79,13 @@ POST_BODY = """  counter = counter + 1
     '{"user":{"name":"' .. name .. '","email":"b@example.com"}}')"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """One server process serving one application on a free loopback port."""
 
     def __init__(self, label: str, server: str, kind: str, extra: str, workdir: Path) -> None:
         self.label = label
         self.kind = kind
-        self.port = free_port()
+        self.port = c.free_port()
         self.workdir = workdir / label.replace("/", "-").replace(", ", "-").replace(" ", "-")
         self.workdir.mkdir()
         for name in ("api-paste.ini", "myservice.conf"):

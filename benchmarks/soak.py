@@ -56,6 +56,9 @@ from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -65,25 +68,6 @@ START_DEADLINE = 120.0
 
 
 # -- server ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/healthcheck")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
 
 
 def rss_kib(pid: int) -> int:
@@ -118,7 +102,7 @@ class Served:
                 env=env,
                 start_new_session=True,
             )
-        while not healthy(self.port):
+        while not c.healthcheck_ok(self.port, timeout=5):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log}")
             if time.monotonic() - began > START_DEADLINE:
@@ -410,7 +394,7 @@ def postgresql_schema(base_url: str):
 def run(args: argparse.Namespace, work: Path, db_url: Any, forwarder: Any) -> dict[str, Any]:
     url_text = db_url.render_as_string(hide_password=False) if db_url is not None else None
     site, token = prepare_site(args, work, url_text)
-    port = free_port()
+    port = c.free_port()
     served = Served(site, port)
     report: dict[str, Any] = {"startup_s": served.start()}
     report["rss_start_kib"] = rss_kib(served.pid)
@@ -435,7 +419,7 @@ def run(args: argparse.Namespace, work: Path, db_url: Any, forwarder: Any) -> di
         forwarder.start()
         back = time.monotonic()
         events.append(f"database back at {back - began:.1f}s")
-        while not healthy(port):
+        while not c.healthcheck_ok(port, timeout=5):
             if time.monotonic() - back > START_DEADLINE:
                 events.append("NOT recovered")
                 break
@@ -449,7 +433,7 @@ def run(args: argparse.Namespace, work: Path, db_url: Any, forwarder: Any) -> di
     served.stop()
     report["clean_exit"] = served.proc is not None and served.proc.returncode == 0
 
-    stats = [c.stats for c in clients]
+    stats = [client.stats for client in clients]
     latencies = [v for s in stats for v in s.latencies]
     statuses: Counter = sum((s.statuses for s in stats), Counter())
     errors: Counter = sum((s.errors for s in stats), Counter())

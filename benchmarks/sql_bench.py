@@ -311,7 +311,7 @@ def http_run(
 @contextmanager
 def served(ws: c.Workspace, log: Path) -> Iterator[int]:
     """``myservice-api --port N api-paste.ini`` in the workspace; its port."""
-    port = _free_port()
+    port = c.free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(c.VENV_BIN / "myservice-api"), "--port", str(port), "api-paste.ini"],
@@ -323,7 +323,7 @@ def served(ws: c.Workspace, log: Path) -> Iterator[int]:
         )
     try:
         deadline = time.monotonic() + 120
-        while not _answers(port):
+        while not c.healthcheck_ok(port, timeout=2):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"myservice-api did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)
@@ -335,25 +335,6 @@ def served(ws: c.Workspace, log: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(15)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/healthcheck")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
 
 
 # -- one driver ------------------------------------------------------------------------------
