@@ -365,6 +365,20 @@ def make_environ(path: str, token: str | None = None, method: str = "GET") -> di
     return environ
 
 
+def call_wsgi(app: WSGIApp, environ: dict, start_response: Callable[..., Any]) -> bytes:
+    """Call ``app`` once as a WSGI server would: the joined body, ``close()`` always called.
+
+    ``environ`` is used as given (the caller prepares ``wsgi.input`` and copies it if needed).
+    """
+    result = app(environ, start_response)
+    try:
+        return b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
 class Caller:
     """Calls a WSGI app like a server: fresh environ copy, start_response, iterate, close."""
 
@@ -381,13 +395,7 @@ class Caller:
     def once(self) -> tuple[str | None, bytes]:
         env = dict(self.environ)
         env["wsgi.input"] = io.BytesIO(b"")
-        result = self.app(env, self.start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        body = call_wsgi(self.app, env, self.start_response)
         return self.status, body
 
     def loop(self, n: int) -> None:
@@ -425,13 +433,7 @@ class PostCaller(Caller):
         data = self._body()
         env["wsgi.input"] = io.BytesIO(data)
         env["CONTENT_LENGTH"] = str(len(data))
-        result = self.app(env, self.start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        body = call_wsgi(self.app, env, self.start_response)
         return self.status, body
 
     def loop(self, n: int) -> None:

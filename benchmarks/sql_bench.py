@@ -234,13 +234,7 @@ class InProcess:
         if body:
             env["CONTENT_TYPE"] = "application/json"
             env["CONTENT_LENGTH"] = str(len(body))
-        result = self.app(env, self._start)
-        try:
-            data = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        data = c.call_wsgi(self.app, env, self._start)
         return self.status, data
 
     def per_request_us(self, case: str, paths: dict[str, str], loops: int) -> float:
