@@ -7,6 +7,7 @@ Delivery is asynchronous: the tests wait for it with ``dispatcher.flush()`` or `
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sys
@@ -127,6 +128,17 @@ BUNDLE = (Second, Third)
 def mod(site):
     name = site.module("hooks", HOOKS)
     return site, name
+
+
+@contextlib.contextmanager
+def _released_then_closed(dispatcher, hooks):
+    """Whatever the block does (even a failed assertion): unblock the test hooks waiting on
+    ``hooks.RELEASE``, then close ``dispatcher``, so no test leaves a blocked thread behind."""
+    try:
+        yield dispatcher
+    finally:
+        hooks.RELEASE.set()
+        dispatcher.close()
 
 
 def _fire(dispatcher, event="fake.commit", resource=None, request_id="req-42"):
@@ -292,7 +304,7 @@ def test_fire_returns_while_a_hook_is_still_blocked(mod, hook_conf, tmp_path):
     site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
     hooks = site.imported("hooks")
     dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
-    try:
+    with _released_then_closed(dispatcher, hooks):
         _fire(dispatcher, request_id="req-blocked")
         # fire() has returned; the hook is running in the dispatcher's thread, still blocked
         assert hooks.STARTED.wait(30)
@@ -304,9 +316,6 @@ def test_fire_returns_while_a_hook_is_still_blocked(mod, hook_conf, tmp_path):
         assert [(c[0], c[1].request_id, c[2]) for c in hooks.CALLS] == [
             ("slow", "req-blocked", "req-blocked")
         ]
-    finally:
-        hooks.RELEASE.set()
-        dispatcher.close()
 
 
 def test_slow_hook_is_abandoned_and_others_still_run(mod, hook_conf, tmp_path, caplog):
@@ -316,7 +325,7 @@ def test_slow_hook_is_abandoned_and_others_still_run(mod, hook_conf, tmp_path, c
     hooks = site.imported("hooks")
     caplog.set_level(logging.INFO, logger="myservice.hooks")
     dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=0.2), events=["fake.commit"])
-    try:
+    with _released_then_closed(dispatcher, hooks):
         _fire(dispatcher, request_id="req-slow")
         _fire(dispatcher, request_id="req-next")
         # the slow hook's thread gives up on it after the timeout and goes on
@@ -334,9 +343,6 @@ def test_slow_hook_is_abandoned_and_others_still_run(mod, hook_conf, tmp_path, c
         assert "did not finish" in message
         hooks.RELEASE.set()
         assert hooks.FINISHED.wait(10)
-    finally:
-        hooks.RELEASE.set()
-        dispatcher.close()
 
 
 def test_saturated_pool_does_not_run_the_hook_late(mod, hook_conf, tmp_path, caplog):
@@ -346,7 +352,7 @@ def test_saturated_pool_does_not_run_the_hook_late(mod, hook_conf, tmp_path, cap
     hooks = site.imported("hooks")
     conf = hook_conf(tmp_path, timeout=0.2)
     dispatcher = HookDispatcher(conf, events=["fake.slow", "fake.quick"], max_workers=1)
-    try:
+    with _released_then_closed(dispatcher, hooks):
         _fire(dispatcher, "fake.slow")  # occupies the only worker
         assert hooks.STARTED.wait(30)
         _fire(dispatcher, "fake.quick", request_id="req-queued")
@@ -362,9 +368,6 @@ def test_saturated_pool_does_not_run_the_hook_late(mod, hook_conf, tmp_path, cap
             ("slow", "req-42"),
             ("first", "req-after"),
         ]
-    finally:
-        hooks.RELEASE.set()
-        dispatcher.close()
 
 
 def test_each_hook_sees_its_events_in_fire_order(mod, hook_conf, tmp_path):
@@ -394,7 +397,7 @@ def test_pending_events_are_handed_to_call_batch_in_order(mod, hook_conf, tmp_pa
     site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Batcher")])
     hooks = site.imported("hooks")
     dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
-    try:
+    with _released_then_closed(dispatcher, hooks):
         _fire(dispatcher, request_id="req-0")
         assert hooks.STARTED.wait(30)  # the single call is blocked: the next ones queue up
         for i in range(1, 6):
@@ -402,9 +405,6 @@ def test_pending_events_are_handed_to_call_batch_in_order(mod, hook_conf, tmp_pa
         hooks.RELEASE.set()
         assert dispatcher.flush(30)
         assert hooks.Batcher.BATCHES == [["req-0"], [f"req-{i}" for i in range(1, 6)]]
-    finally:
-        hooks.RELEASE.set()
-        dispatcher.close()
 
 
 def test_a_full_queue_drops_the_event_with_an_error(mod, hook_conf, tmp_path, caplog):
@@ -413,7 +413,7 @@ def test_a_full_queue_drops_the_event_with_an_error(mod, hook_conf, tmp_path, ca
     hooks = site.imported("hooks")
     conf = hook_conf(tmp_path, timeout=60).with_overrides("hooks", {"queue_size": "2"}, "test")
     dispatcher = HookDispatcher(conf, events=["fake.commit"])
-    try:
+    with _released_then_closed(dispatcher, hooks):
         assert dispatcher.queue_size == 2
         _fire(dispatcher, request_id="req-1")
         assert hooks.STARTED.wait(30)  # req-1 is running (blocked), no longer queued
@@ -429,9 +429,6 @@ def test_a_full_queue_drops_the_event_with_an_error(mod, hook_conf, tmp_path, ca
         hooks.RELEASE.set()
         assert dispatcher.flush(30)
         assert [c[1].request_id for c in hooks.CALLS] == ["req-1", "req-2", "req-3"]
-    finally:
-        hooks.RELEASE.set()
-        dispatcher.close()
 
 
 def test_close_delivers_what_is_queued(mod, hook_conf, tmp_path):
@@ -439,14 +436,11 @@ def test_close_delivers_what_is_queued(mod, hook_conf, tmp_path):
     site.install("aaa-hooks", "1.0", [("fake.commit", "{mod}hooks:Slow")])
     hooks = site.imported("hooks")
     dispatcher = HookDispatcher(hook_conf(tmp_path, timeout=60), events=["fake.commit"])
-    try:
+    with _released_then_closed(dispatcher, hooks):  # no flush(): close() itself drains
         for i in range(5):
             _fire(dispatcher, request_id=f"req-{i}")
         assert hooks.STARTED.wait(30)  # req-0 is running, req-1..4 are queued
         hooks.RELEASE.set()
-    finally:
-        hooks.RELEASE.set()
-        dispatcher.close()  # no flush(): close() itself drains
     assert [c[1].request_id for c in hooks.CALLS] == [f"req-{i}" for i in range(5)]
 
 
