@@ -38,7 +38,13 @@ def echo_factory(global_conf, **local_conf):
     return app
 
 
-INI = """\
+def _stub_section(section: str, name: str) -> str:
+    """An ``[app:<section>]`` ini section served by :func:`echo_factory` as ``name``."""
+    return f"[app:{section}]\nuse = call:tests.serving.test_urlmap:echo_factory\nname = {name}\n"
+
+
+INI = (
+    """\
 [DEFAULT]
 config_file = %(here)s/myservice.conf
 
@@ -52,25 +58,21 @@ use = egg:myservice#urlmap
 [pipeline:v1]
 pipeline = request_id v1_app
 
-[app:root]
-use = call:tests.serving.test_urlmap:echo_factory
-name = root
-
-[app:v1_app]
-use = call:tests.serving.test_urlmap:echo_factory
-name = v1
-
-[app:special]
-use = call:tests.serving.test_urlmap:echo_factory
-name = special
-
-[app:health]
-use = call:tests.serving.test_urlmap:echo_factory
-name = health
-
+"""
+    + "\n".join(
+        _stub_section(section, name)
+        for section, name in (
+            ("root", "root"),
+            ("v1_app", "v1"),
+            ("special", "special"),
+            ("health", "health"),
+        )
+    )
+    + """
 [filter:request_id]
 use = egg:myservice#request_id
 """
+)
 
 CONF = "[storage]\ndriver = memory\n"
 
