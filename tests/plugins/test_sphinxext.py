@@ -34,6 +34,15 @@ def build(tmp_path, body: str) -> str:
     return (out / "index.txt").read_text()
 
 
+def _detailed_list(*options: str, under_drivers: bool = False) -> str:
+    """The rst of a ``:detailed:`` ``list-plugins`` of ``t.ns`` with ``options`` (each a
+    ``:name: value`` line), below a ``Drivers`` section title drawn with "-" if
+    ``under_drivers``."""
+    heading = "Drivers\n-------\n\n" if under_drivers else ""
+    lines = [".. list-plugins:: t.ns", "   :detailed:", *("   " + o for o in options)]
+    return heading + "\n".join(lines) + "\n"
+
+
 def test_simple_list(plugins, tmp_path):
     text = build(tmp_path, ".. list-plugins:: t.ns\n")
     assert '* "alpha" -- The alpha plugin.' in text
@@ -45,14 +54,7 @@ def test_simple_list(plugins, tmp_path):
 def test_detailed_list_sections_docstrings_and_distribution(plugins, tmp_path):
     plugins.module("undocumented", "class Bare:\n    pass\n")
     plugins.install("dist-bare", "4.2", {"t.ns": {"bare": "{mod}undocumented:Bare"}})
-    text = build(
-        tmp_path,
-        """\
-        .. list-plugins:: t.ns
-           :detailed:
-           :underline-style: -
-        """,
-    )
+    text = build(tmp_path, _detailed_list(":underline-style: -"))
     # The text builder draws level-2 section titles with "=": each plugin is a subsection
     # of "Plugins", with its full docstring and where it comes from.
     assert "alpha\n=====\n\nThe alpha plugin.\n\n" in text
@@ -62,17 +64,7 @@ def test_detailed_list_sections_docstrings_and_distribution(plugins, tmp_path):
 
 
 def test_underline_style_sets_the_section_level(plugins, tmp_path):
-    text = build(
-        tmp_path,
-        """\
-        Drivers
-        -------
-
-        .. list-plugins:: t.ns
-           :detailed:
-           :underline-style: ~
-        """,
-    )
+    text = build(tmp_path, _detailed_list(":underline-style: ~", under_drivers=True))
     # "~" is a new title style below "-": the plugins are level-3 sections ("-" in text).
     assert "Drivers\n=======" in text
     assert "gamma\n-----\n\nThe gamma plugin." in text
@@ -81,15 +73,7 @@ def test_underline_style_sets_the_section_level(plugins, tmp_path):
 def test_overline_style_sets_a_new_section_level(plugins, tmp_path):
     text = build(
         tmp_path,
-        """\
-        Drivers
-        -------
-
-        .. list-plugins:: t.ns
-           :detailed:
-           :overline-style: #
-           :underline-style: #
-        """,
+        _detailed_list(":overline-style: #", ":underline-style: #", under_drivers=True),
     )
     # "#"-over-and-under is a third title style: level 3, drawn with "-" by the builder.
     assert "Drivers\n=======" in text
@@ -98,14 +82,7 @@ def test_overline_style_sets_a_new_section_level(plugins, tmp_path):
 
 def test_bad_style_option_is_reported(plugins, tmp_path):
     with pytest.raises(AssertionError, match="single punctuation character"):
-        build(
-            tmp_path,
-            """\
-            .. list-plugins:: t.ns
-               :detailed:
-               :underline-style: ==
-            """,
-        )
+        build(tmp_path, _detailed_list(":underline-style: =="))
 
 
 def test_empty_namespace_and_broken_plugin(plugins, tmp_path):
