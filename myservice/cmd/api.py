@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _close(app)
             raise
     except ConfigError as exc:
+        _flush_log_handlers()
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -110,6 +111,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
         _close(app)
     return 0
+
+
+def _flush_log_handlers() -> None:
+    """Write what the logging handlers still hold (the shipped console handler,
+    ``myservice.log.BatchingStreamHandler``, writes INFO lines up to 50 ms late), so the lines
+    logged before a start-up error come before the error line on stderr and it stays last."""
+    loggers = [logging.getLogger()]
+    loggers += [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            handler.flush()
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
