@@ -7,6 +7,7 @@ import logging
 import logging.config
 import os
 import random
+import signal
 import threading
 import time
 
@@ -223,6 +224,8 @@ def test_fork_child_starts_empty_and_restarts_the_writer(tmp_path):
         if pid == 0:  # child: never return into pytest
             code = 1
             try:
+                # a deadlock guard: a hung child dies of SIGALRM and the parent's assert fails
+                signal.alarm(60)
                 handler.max_bytes = 1  # the next line wakes the (new) writer thread
                 _emit(handler, "child")
                 for _ in range(3000):
