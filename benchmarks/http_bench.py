@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -82,7 +83,15 @@ POST_BODY = """  counter = counter + 1
 class Server:
     """One server process serving one application on a free loopback port."""
 
-    def __init__(self, label: str, server: str, kind: str, extra: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        label: str,
+        server: str,
+        kind: str,
+        extra: str,
+        workdir: Path,
+        server_cpus: set[int] | None = None,
+    ) -> None:
         self.label = label
         self.kind = kind
         self.port = c.free_port()
@@ -104,6 +113,7 @@ class Server:
             with open(self.workdir / "myservice.conf", "a", encoding="utf-8") as conf:
                 conf.write(extra)
         env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir)})
+        self.cpus = server_cpus if server == "waitress" else None
         if server == "waitress":
             cmd = [sys.executable, str(HERE / "_serve.py"), kind, str(self.port), str(THREADS)]
         else:
@@ -119,7 +129,11 @@ class Server:
                 f"_common:server_app('{kind}')",
             ]
         self.proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_pinner(self.cpus),
         )
         self.user_id = ""
 
@@ -148,13 +162,39 @@ class Server:
             self.proc.wait()
 
 
+def _pinner(cpus: set[int] | None) -> Any:
+    """A ``preexec_fn`` binding the child (and every thread it starts) to ``cpus``."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(CPUs for the waitress servers, CPUs for wrk): the first CPU this process may use,
+    and the others; None on a single-CPU machine or without ``sched_setaffinity``."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, set(cpus[1:])
+
+
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _TOTAL = re.compile(r"(\d+) requests in")
 _ERRORS = re.compile(r"Socket errors: (.*)")
 
 
-def run_wrk(server: Server, load: str, conns: int, seconds: int, token: str, tag: str) -> float:
+def run_wrk(
+    server: Server,
+    load: str,
+    conns: int,
+    seconds: int,
+    token: str,
+    tag: str,
+    cpus: set[int] | None = None,
+) -> float:
     """Requests/s of one wrk run; refuses a run with non-2xx answers or socket errors."""
     if load == "GET":
         body = GET_BODY % {"path": f"/v1/users/{server.user_id}"}
@@ -181,6 +221,7 @@ def run_wrk(server: Server, load: str, conns: int, seconds: int, token: str, tag
             capture_output=True,
             text=True,
             timeout=seconds + 30,
+            preexec_fn=_pinner(cpus),
         )
         if out.returncode != 0:
             raise SystemExit(f"wrk failed on {server.label}: {out.stderr or out.stdout}")
@@ -208,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="run only this load (repeatable; default: GET and POST)",
     )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not bind the waitress servers to one CPU and wrk to the others",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.duration = 1, 2
@@ -216,13 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.load or ["GET", "POST"]
     loads = [(load, conns) for load in ("GET", "POST") if load in wanted for conns in (2, 16)]
     results: dict[tuple[str, str, int], list[float]] = {}
+    split = split_cpus() if args.pin else None
+    server_cpus, client_cpus = split or (None, None)
     with c.Workspace() as ws:
-        servers = [Server(label, *spec, ws.dir) for label, spec in SERVERS.items()]
+        servers = [Server(label, *spec, ws.dir, server_cpus) for label, spec in SERVERS.items()]
         try:
             for server in servers:
                 server.wait()
             for server in servers:  # warm up
-                run_wrk(server, "GET", 2, 1, ws.token, "warm")
+                run_wrk(server, "GET", 2, 1, ws.token, "warm", client_cpus)
             rng = random.Random(7)
             for rep in range(args.repeats):
                 for load, conns in loads:
@@ -230,7 +279,13 @@ def main(argv: list[str] | None = None) -> int:
                     rng.shuffle(order)
                     for server in order:
                         rps = run_wrk(
-                            server, load, conns, args.duration, ws.token, f"r{rep}c{conns}"
+                            server,
+                            load,
+                            conns,
+                            args.duration,
+                            ws.token,
+                            f"r{rep}c{conns}",
+                            client_cpus,
                         )
                         results.setdefault((server.label, load, conns), []).append(rps)
         finally:
@@ -241,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.repeats} repeats x {args.duration:g} s per run, wrk -t 2; requests/s "
         "(higher is better); waitress threads=4 for every app, gunicorn -w 2 sync workers.\n"
     )
+    if split:
+        print(
+            f"Pinned: every waitress server to CPU {sorted(server_cpus)}, wrk to CPUs "
+            f"{sorted(client_cpus)}; gunicorn unpinned (its two workers use every CPU).\n"
+        )
+    else:
+        print("Not pinned: servers and wrk share every CPU.\n")
     rows = []
     for load, conns in loads:
         for label in SERVERS:
