@@ -214,6 +214,18 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             0,
         ),
     ),
+    "access_log": (
+        Opt(
+            "interval",
+            "float",
+            0.02,
+            "Seconds a finished request's access-log line may wait before a background "
+            "thread hands it, with the others of that moment, to logging. 0: each line is "
+            "logged on the request's own thread before the response is sent.",
+            0.0,
+            5.0,
+        ),
+    ),
     "http_proxy_to_wsgi": (
         Opt(
             "enable_proxy_headers_parsing",

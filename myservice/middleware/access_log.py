@@ -1,6 +1,6 @@
 """``access_log``: one INFO line per request on the logger ``myservice.access``.
 
-The line is written once the response body is complete, so the duration covers producing the
+The line is made once the response body is complete, so the duration covers producing the
 body too::
 
     req-1f0e... 192.0.2.10 "GET /v1/users?limit=5" status 200 len 512 time 3.2 ms
@@ -8,79 +8,235 @@ body too::
 Fields: request id, remote address, method, path with query string, status code, response
 bytes, duration in milliseconds.  No header is ever logged (so neither is a token); control
 characters in the path are escaped.  If the application raises, the line shows status ``500``
-and the exception propagates.  Takes no options; to silence it, set the level of the
-``myservice.access`` logger above INFO (the filter then costs one level check).
+and the exception propagates.  To silence it, set the level of the ``myservice.access``
+logger above INFO (the filter then costs one level check per request).
 
-When the line is written:
+When the request is finished:
 
 * the application returned a ``list`` or ``tuple`` (every response of the ``/v1`` API): the
-  body is already produced, so the bytes are counted and the line is written at once, before
-  the server sends it; the response is passed on unwrapped;
+  body is already produced, so the bytes are counted at once and the response is passed on
+  unwrapped;
 * any other iterable (a generator, a file wrapper...): the body is wrapped, counted as the
-  server iterates it, and the line is written when the server closes it (after ``close`` of the
-  application's iterable).
+  server iterates it, and the request is finished when the server closes it (after ``close``
+  of the application's iterable).
 
-Either way the line is written inside the request, so ``%(request_id)s`` of the formatter
-shows this request's id.  The record goes through ``Logger.handle``: the logger's level,
-``disabled`` flag and filters, and every handler and formatter of the logging configuration
-(the ``[logger_*]``/``[handler_*]``/``[formatter_*]`` sections of the ini) apply as for
-``LOG.info``.  Per request the filter checks the level once, reads one ``perf_counter_ns``,
-and builds the message arguments only when the line is written; ``Logger.findCaller``'s stack
-walk is skipped (the record names this module's ``_log`` as its origin).
+**Where the line is logged** -- option ``interval`` (``[access_log] interval`` in the service
+configuration, or ``interval = ...`` in ``[filter:access_log]``; seconds, default ``0.02``):
+
+* ``interval > 0`` (the default): the request thread only takes the line's fields (a dozen
+  reads, no formatting, no lock, no system call) and appends them to this filter's queue; a
+  daemon thread of the filter wakes when the first line arrives, waits ``interval`` seconds
+  so the lines of that moment gather, then logs them one after the other, and goes back to
+  sleep when the queue is empty.  A line is therefore handed to logging at most ``interval``
+  seconds (plus the time to log the lines before it) after its request finished, in the
+  order the requests finished.  Logging a batch on one thread costs a fraction of logging
+  each line on its own request thread between two requests (benchmarks/README.md, round 6).
+  The record is the one ``LOG.info`` would have made on the request thread: its
+  ``created``/``msecs``/``relativeCreated`` are the time the request finished, ``thread`` and
+  ``threadName`` the request's thread, and ``request_id``/``global_request_id`` (shown by
+  :class:`myservice.log.Formatter`) the request's.  When more than :data:`MAX_PENDING` lines
+  wait (logging cannot keep up), the request thread logs the waiting lines itself before
+  adding its own (back-pressure, order kept; nothing is dropped).  The queue is drained at
+  interpreter exit (``atexit``: ``myservice-api``'s SIGTERM, a gunicorn worker's exit) before
+  ``logging.shutdown``; a ``kill -9`` loses the lines still queued.  A child made by
+  ``os.fork`` starts with an empty queue and its own thread.
+* ``interval = 0``: each line is logged on the request's own thread, before the response is
+  sent (list bodies) or at ``close`` (other bodies).
+
+Either way the record goes through ``Logger.handle``: the logger's level, ``disabled`` flag
+and filters, and every handler and formatter of the logging configuration (the
+``[logger_*]``/``[handler_*]``/``[formatter_*]`` sections of the ini) apply as for
+``LOG.info``; ``Logger.findCaller``'s stack walk is skipped (the record names this module's
+``_emit`` as its origin).
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import logging
+import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from time import perf_counter_ns
 from typing import Any
 
-from myservice.middleware._common import close_result, no_options
+from myservice import log
+from myservice.middleware._common import close_result, section_config
 from myservice.wsgi.faults import REQUEST_ID_KEY
 
 LOG = logging.getLogger("myservice.access")
+
+SECTION = "access_log"
+
+#: when more lines than this wait in a filter's queue, the request thread logs them itself
+MAX_PENDING = 10000
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 _INFO = logging.INFO
 _FORMAT = '%s %s "%s %s" status %s len %d time %.1f ms'
 
+# One finished request, as taken on its thread (a tuple: the cheapest thing to build):
+# (environ request id, log request id, log global request id, remote address, method,
+#  SCRIPT_NAME, PATH_INFO, QUERY_STRING, status line or None, body bytes, ns elapsed,
+#  time.time() at the end, thread ident, thread name)
+_Line = tuple
 
-def _log(environ: dict, status: str | None, size: int, started: int) -> None:
-    """Write the line (``started``: the request's ``perf_counter_ns``)."""
-    elapsed = (perf_counter_ns() - started) / 1e6
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    query = environ.get("QUERY_STRING")
+
+def _take(environ: dict, status: str | None, size: int, started: int) -> _Line:
+    """The fields of a finished request (``started``: its ``perf_counter_ns``)."""
+    elapsed = perf_counter_ns() - started
+    thread = threading.current_thread()
+    return (
+        environ.get(REQUEST_ID_KEY, "-"),
+        log.request_id.get(),
+        log.global_request_id.get(),
+        environ.get("REMOTE_ADDR", "-"),
+        environ.get("REQUEST_METHOD", "-"),
+        environ.get("SCRIPT_NAME", ""),
+        environ.get("PATH_INFO", ""),
+        environ.get("QUERY_STRING"),
+        status,
+        size,
+        elapsed,
+        time.time(),
+        thread.ident,
+        thread.name,
+    )
+
+
+def _emit(line: _Line) -> None:
+    """Format the message arguments of ``line`` and hand its record to ``LOG.handle``."""
+    rid, log_rid, log_grid, remote, method, script, path, query = line[:8]
+    status, size, elapsed, ended, ident, thread_name = line[8:]
+    path = script + path
     if query:
         path = f"{path}?{query}"
     if not path.isprintable():
         path = path.encode("unicode_escape").decode("ascii")
-    args = (
-        environ.get(REQUEST_ID_KEY, "-"),
-        environ.get("REMOTE_ADDR", "-"),
-        environ.get("REQUEST_METHOD", "-"),
-        path,
-        status[:3] if status else "-",
-        size,
-        elapsed,
-    )
-    # LOG.info() minus Logger.findCaller's stack walk: the caller is always this function,
-    # so the record names it directly.  handle() applies the logger's disabled flag, filters
-    # and handlers exactly as LOG.info() would.
-    LOG.handle(LOG.makeRecord(LOG.name, _INFO, __file__, _LINE, _FORMAT, args, None, "_log"))
+    args = (rid, remote, method, path, status[:3] if status else "-", size, elapsed / 1e6)
+    # LOG.info() minus Logger.findCaller's stack walk (the caller is always this function),
+    # with the request's time, thread and ids instead of the logging thread's.
+    record = LOG.makeRecord(LOG.name, _INFO, __file__, _LINE, _FORMAT, args, None, "_emit")
+    record.relativeCreated += (ended - record.created) * 1000
+    record.created = ended
+    record.msecs = int((ended - int(ended)) * 1000) + 0.0
+    if record.thread is not None:  # logging.logThreads
+        record.thread = ident
+        record.threadName = thread_name
+    record.request_id = log_rid
+    record.global_request_id = log_grid
+    LOG.handle(record)
 
 
-_LINE = _log.__code__.co_firstlineno
+_LINE = _emit.__code__.co_firstlineno
+
+
+class LineQueue:
+    """One filter's finished requests waiting to be logged, and the daemon thread that logs
+    them (see the module docstring).  :meth:`flush` logs what is waiting, on the calling
+    thread; tests and shutdown use it."""
+
+    def __init__(self, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError(f"LineQueue: interval must be > 0 seconds, got {interval!r}")
+        self.interval = interval
+        self._reset()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=partial(_reset_after_fork, ref))
+        atexit.register(partial(_flush_at_exit, ref))
+
+    def _reset(self) -> None:
+        self._lines: collections.deque[_Line] = collections.deque()
+        self._wake = threading.Condition(threading.Lock())
+        self._flush_lock = threading.Lock()  # one thread logs at a time: order is kept
+        self._thread: threading.Thread | None = None
+        # True while the logger thread sleeps on an empty queue (or is not started): the next
+        # put() must wake it.  Set under _wake before the thread looks at the queue, so a
+        # put() either sees it or has appended before that look.
+        self._idle = True
+
+    def put(self, line: _Line) -> None:
+        """Queue ``line``; wake the logger thread if it sleeps on an empty queue."""
+        lines = self._lines
+        if len(lines) >= MAX_PENDING:
+            self.flush()
+        lines.append(line)
+        if self._idle:
+            with self._wake:
+                if self._thread is None:
+                    self._start()
+                self._wake.notify()
+
+    def flush(self) -> None:
+        """Log every waiting line, in order, on the calling thread."""
+        with self._flush_lock:
+            lines = self._lines
+            while lines:
+                _emit(lines.popleft())
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._run, name="myservice-access-log", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        lines, wake = self._lines, self._wake
+        while True:
+            with wake:
+                self._idle = True
+                while not lines:
+                    wake.wait()
+                self._idle = False
+            time.sleep(self.interval)  # let the lines of this moment gather
+            try:
+                self.flush()
+            except Exception:  # a broken handler must not stop the thread
+                logging.getLogger(__name__).exception("Logging access-log lines failed")
+
+
+def _reset_after_fork(ref: weakref.ReferenceType[LineQueue]) -> None:
+    queue = ref()
+    if queue is not None:
+        queue._reset()
+
+
+def _flush_at_exit(ref: weakref.ReferenceType[LineQueue]) -> None:
+    queue = ref()
+    if queue is not None:
+        queue.flush()
 
 
 class _Request:
     """One request's state: the status seen by ``start_response`` and, for a lazy body, the
-    wrapper the server iterates and closes (the line is written at ``close``)."""
+    wrapper the server iterates and closes (the request is finished at ``close``)."""
 
-    __slots__ = ("_environ", "_start_response", "_started", "status", "_result", "_size", "_done")
+    __slots__ = (
+        "_filter",
+        "_environ",
+        "_start_response",
+        "_started",
+        "status",
+        "_result",
+        "_size",
+        "_done",
+    )
 
-    def __init__(self, environ: dict, start_response: Callable[..., Any], started: int) -> None:
+    def __init__(
+        self,
+        access_log: AccessLog,
+        environ: dict,
+        start_response: Callable[..., Any],
+        started: int,
+    ) -> None:
+        self._filter = access_log
         self._environ = environ
         self._start_response = start_response
         self._started = started
@@ -107,38 +263,58 @@ class _Request:
         finally:
             if not self._done:
                 self._done = True
-                _log(self._environ, self.status, self._size, self._started)
+                self._filter.finished(self._environ, self.status, self._size, self._started)
 
 
 class AccessLog:
-    """The filter; see the module docstring."""
+    """The filter; see the module docstring.  ``interval``: seconds (> 0: lines logged by a
+    background thread, see :class:`LineQueue`; 0: on the request thread)."""
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "queue")
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, interval: float = 0.02) -> None:
         self.app = app
+        self.queue: LineQueue | None = LineQueue(interval) if interval > 0 else None
+
+    def finished(self, environ: dict, status: str | None, size: int, started: int) -> None:
+        """Log (or queue) the line of a finished request."""
+        line = _take(environ, status, size, started)
+        queue = self.queue
+        if queue is None:
+            _emit(line)
+        else:
+            queue.put(line)
+
+    def flush(self) -> None:
+        """Log the lines still queued (no-op with ``interval = 0``)."""
+        if self.queue is not None:
+            self.queue.flush()
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not LOG.isEnabledFor(_INFO):
             return self.app(environ, start_response)
         started = perf_counter_ns()
-        request = _Request(environ, start_response, started)
+        request = _Request(self, environ, start_response, started)
         try:
             result = self.app(environ, request.start_response)
         except BaseException:
-            _log(environ, "500", 0, started)
+            self.finished(environ, "500", 0, started)
             raise
         kind = type(result)
         if kind is list or kind is tuple:
             size = 0
             for chunk in result:
                 size += len(chunk)
-            _log(environ, request.status, size, started)
+            self.finished(environ, request.status, size, started)
             return result
         return request.wrap(result)
 
 
 def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WSGIApp], Any]:
-    """Paste filter factory; the filter takes no options."""
-    no_options(global_conf, local_conf, "access_log")
-    return AccessLog
+    """Paste filter factory; option ``interval`` (seconds, 0 to 5; see the module docstring)."""
+    interval = section_config(global_conf, local_conf, SECTION).interval
+
+    def _filter(app: WSGIApp) -> AccessLog:
+        return AccessLog(app, interval)
+
+    return _filter

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 
 import pytest
 from webtest import TestApp
 
-from myservice import log
+from myservice import conf, log
 from myservice.middleware import access_log, request_id
 from tests.middleware.util import build, echo_app
 
@@ -28,11 +34,25 @@ def caplog(caplog):
     return caplog
 
 
-def make(app, paste_conf):
-    return TestApp(
-        build(request_id, build(access_log, app, paste_conf), paste_conf),
-        extra_environ={"REMOTE_ADDR": "192.0.2.4"},
-    )
+class Client:
+    """A TestApp over request_id + access_log (with ``options``) + ``app``; every request
+    flushes the filter's queue afterwards, so the line is in caplog when it returns."""
+
+    def __init__(self, app, paste_conf, **options):
+        self.filter = build(access_log, app, paste_conf, **options)
+        self.test_app = TestApp(
+            build(request_id, self.filter, paste_conf), extra_environ={"REMOTE_ADDR": "192.0.2.4"}
+        )
+
+    def get(self, *args, **kwargs):
+        try:
+            return self.test_app.get(*args, **kwargs)
+        finally:
+            self.filter.flush()
+
+
+def make(app, paste_conf, **options):
+    return Client(app, paste_conf, **options)
 
 
 def test_one_line_per_request_with_all_fields(paste_conf, caplog):
@@ -103,7 +123,7 @@ def test_request_id_on_the_record_too(paste_conf, caplog):
     caplog.handler.addFilter(log.RequestIdFilter())
     resp = make(echo_app, paste_conf).get("/")
     (record,) = access_lines(caplog)
-    # the line is written inside the request: the log context still holds the id
+    # taken on the request thread, set on the record although a later thread logs it
     assert record.request_id == resp.headers["X-OpenStack-Request-ID"]
 
 
@@ -111,3 +131,163 @@ def test_silenced_logger_skips_the_wrapping(paste_conf, caplog):
     caplog.set_level(logging.WARNING, logger="myservice.access")
     make(echo_app, paste_conf).get("/")
     assert access_lines(caplog) == []
+
+
+class ThreadRecorder(logging.Handler):
+    """Remembers, for each access record, the record and the thread that handled it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def emit(self, record):
+        self.seen.append((record, threading.current_thread().name))
+
+
+@pytest.fixture
+def recorder():
+    handler = ThreadRecorder()
+    logger = logging.getLogger("myservice.access")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_queued_line_is_logged_at_flush_with_the_request_time_thread_and_id(
+    paste_conf, caplog, recorder
+):
+    client = make(echo_app, paste_conf, interval="5")
+    before = time.time()
+    resp = client.test_app.get("/q")  # no flush
+    after = time.time()
+    assert recorder.seen == [] and len(client.filter.queue) == 1
+    client.filter.flush()
+    ((record, handled_by),) = recorder.seen
+    assert handled_by == threading.current_thread().name
+    assert record.request_id == resp.headers["X-OpenStack-Request-ID"]
+    assert before <= record.created <= after
+    assert record.msecs == int((record.created - int(record.created)) * 1000)
+    assert record.thread == threading.get_ident()
+    assert record.threadName == threading.current_thread().name
+    assert record.funcName == "_emit" and record.module == "access_log"
+
+
+def test_the_logger_thread_logs_within_the_interval(paste_conf, caplog, recorder):
+    client = make(echo_app, paste_conf, interval="0.01")
+    for i in range(5):
+        client.test_app.get(f"/n{i}")
+    wait_for(lambda: len(recorder.seen) == 5)
+    paths = [LINE.fullmatch(r.getMessage())["path"] for r, _ in recorder.seen]
+    assert paths == [f"/n{i}" for i in range(5)]  # the order requests finished in
+    assert {thread for _, thread in recorder.seen} == {"myservice-access-log"}
+    # the record still names the request's thread
+    assert {r.threadName for r, _ in recorder.seen} == {threading.current_thread().name}
+    # idle again: a later request wakes the thread once more
+    client.test_app.get("/later")
+    wait_for(lambda: len(recorder.seen) == 6)
+
+
+def test_interval_zero_logs_on_the_request_thread_before_returning(paste_conf, caplog, recorder):
+    client = make(echo_app, paste_conf, interval="0")
+    assert client.filter.queue is None
+    client.test_app.get("/now")  # no flush
+    ((record, handled_by),) = recorder.seen
+    assert handled_by == threading.current_thread().name
+    assert LINE.fullmatch(record.getMessage())["path"] == "/now"
+
+
+def test_back_pressure_when_logging_falls_behind(paste_conf, caplog, recorder, monkeypatch):
+    monkeypatch.setattr(access_log, "MAX_PENDING", 3)
+    client = make(echo_app, paste_conf, interval="5")
+    for i in range(5):
+        client.test_app.get(f"/b{i}")
+    # the 4th request logged the 3 waiting lines itself, then queued its own
+    assert len(recorder.seen) == 3 and len(client.filter.queue) == 2
+    client.filter.flush()
+    paths = [LINE.fullmatch(r.getMessage())["path"] for r, _ in recorder.seen]
+    assert paths == [f"/b{i}" for i in range(5)]
+
+
+def test_a_broken_handler_does_not_stop_the_logger_thread(paste_conf, caplog, recorder):
+    class Broken(logging.Handler):
+        def emit(self, record):
+            raise RuntimeError("handler down")
+
+        def handleError(self, record):  # noqa: N802 - logging's name
+            raise  # let the error reach the queue's thread
+
+    broken = Broken()
+    logger = logging.getLogger("myservice.access")
+    logger.addHandler(broken)
+    client = make(echo_app, paste_conf, interval="0.01")
+    try:
+        client.test_app.get("/first")
+        wait_for(lambda: any("Logging access-log lines failed" in m for m in caplog.messages))
+    finally:
+        logger.removeHandler(broken)
+    client.test_app.get("/second")
+    wait_for(lambda: any(r.getMessage().count("/second") for r, _ in recorder.seen))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_starts_with_an_empty_queue(paste_conf, caplog, recorder):
+    client = make(echo_app, paste_conf, interval="5")
+    client.test_app.get("/parent")
+    pid = os.fork()
+    if pid == 0:  # child: nothing of the parent's queue, and its own lines work
+        code = 0
+        try:
+            if len(client.filter.queue) != 0:
+                code = 3
+            else:
+                client.test_app.get("/child")
+                code = 0 if len(client.filter.queue) == 1 else 4
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(client.filter.queue) == 1  # the parent keeps its own line
+    client.filter.flush()
+    assert [LINE.fullmatch(r.getMessage())["path"] for r, _ in recorder.seen] == ["/parent"]
+
+
+def test_queued_lines_are_logged_at_interpreter_exit(tmp_path):
+    script = textwrap.dedent(
+        """
+        import logging, sys
+        from webtest import TestApp
+        from myservice.middleware import access_log
+        logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        f = access_log.filter_factory({"here": sys.argv[1]}, interval="5")(app)
+        TestApp(f).get("/bye")
+        print("queued", len(f.queue))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    lines = out.splitlines()
+    assert lines[0] == "queued 1"
+    assert lines[1].startswith('- - "GET /bye" status 200 len 2 time '), lines
+
+
+@pytest.mark.parametrize("value", ["-1", "6", "soon"])
+def test_bad_interval_names_file_section_and_option(paste_conf, value):
+    with pytest.raises(conf.ConfigError) as info:
+        build(access_log, echo_app, paste_conf, interval=value)
+    message = str(info.value)
+    assert "api-paste.ini" in message and "access_log" in message and "interval" in message
