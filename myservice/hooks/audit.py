@@ -135,6 +135,9 @@ def _repair_locked(fd: int, path: str | os.PathLike[str]) -> int:
 
 _BLOCK = 65536
 
+#: one encoder for every line (``json.dumps`` with options builds a new one per call)
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
 
 class AuditHook(Hook):
     """Appends each event to the JSON Lines file ``[audit] path``."""
@@ -172,9 +175,7 @@ class AuditHook(Hook):
 
     @staticmethod
     def _line(event: Event) -> bytes:
-        record = event.as_dict()
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return (line + "\n").encode("utf-8")
+        return (_ENCODE(event.as_dict()) + "\n").encode("utf-8")
 
     def _write(self, lines: list[bytes]) -> None:
         data = b"".join(lines)

@@ -127,10 +127,26 @@ class Hook:
         """Release resources; called once at shutdown.  The default does nothing."""
 
 
+#: exact types that are JSON-ready as they are (subclasses take the general path)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """A JSON-ready deep copy of ``value``: mappings become dicts with string keys, sequences
     and sets become lists, datetimes and dates ISO 8601 strings (aware datetimes in UTC), UUIDs
     and decimals strings, enums their value; any other non-JSON object its ``str()``."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    if cls is dict:  # the common case (a resource as the API shows it), without isinstance
+        return {
+            k if type(k) is str else str(k): v if type(v) in _SCALARS else to_jsonable(v)
+            for k, v in value.items()
+        }
+    return _to_jsonable(value)
+
+
+def _to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Mapping):

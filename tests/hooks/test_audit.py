@@ -107,6 +107,19 @@ def test_one_line_per_event_with_every_field(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
 
 
+def test_line_is_compact_sorted_utf8(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    _audit(tmp_path, path)(_event(3, zeta="é", alpha=[1, {"b": 2, "a": None}]))
+    assert (
+        path.read_bytes()
+        == (
+            '{"event":"user.update","project_id":"proj","request_id":"req-3","resource":'
+            '{"alpha":[1,{"a":null,"b":2}],"id":"u3","zeta":"é"},'
+            '"timestamp":"2024-05-01T12:00:00+00:00","user_id":"alice"}\n'
+        ).encode()
+    )
+
+
 def test_default_path_is_under_state_path(tmp_path):
     hook = AuditHook(make_hook_conf(tmp_path))
     hook(_event())
