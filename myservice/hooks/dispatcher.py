@@ -28,7 +28,7 @@ response does not wait for any hook.
   event pending in its queue at once (up to :data:`MAX_BATCH`, in order) instead of one call
   per event; with a single pending event it is called as ``hook(event)``.  Such a hook may set
   ``batch_linger`` (seconds, at most 1): once an event is waiting, its thread waits that long
-  for more to join the batch (``audit``: 5 ms, so a busy process pays one fsync per 5 ms
+  for more to join the batch (``audit``: 20 ms, so a busy process pays one fsync per 20 ms
   rather than one per event).
 * **Bounded queues.**  Each queue holds at most ``[hooks] queue_size`` events; when a hook
   falls that far behind, ``fire`` drops the event for that hook and logs an ERROR naming the
