@@ -44,8 +44,8 @@ def view(user: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _url(req: webob.Request, user_id: str) -> str:
-    return f"{req.application_url}/users/{quote(user_id, safe='')}"
+def _url(req: webob.Request, ctx: ServiceContext, user_id: str) -> str:
+    return f"{ctx.application_url(req.environ)}/users/{quote(user_id, safe='')}"
 
 
 def create_user(req: webob.Request, ctx: ServiceContext) -> Reply:
@@ -59,7 +59,7 @@ def create_user(req: webob.Request, ctx: ServiceContext) -> Reply:
     }
     user = view(ctx.storage.create_user(values))
     common.fire(req, ctx.hooks, "user.create", user)
-    return Reply(201, {"user": user}, [("Location", _url(req, user["id"]))])
+    return Reply(201, {"user": user}, [("Location", _url(req, ctx, user["id"]))])
 
 
 def list_users(req: webob.Request, ctx: ServiceContext) -> Reply:
@@ -81,7 +81,8 @@ def list_users(req: webob.Request, ctx: ServiceContext) -> Reply:
         query = [("limit", str(limit)), ("marker", page[-1]["id"])]
         if name is not None:
             query.append(("name", name))
-        links.append({"rel": "next", "href": f"{req.application_url}/users?{urlencode(query)}"})
+        base = ctx.application_url(req.environ)
+        links.append({"rel": "next", "href": f"{base}/users?{urlencode(query)}"})
     return Reply(200, {"users": page, "links": links})
 
 

@@ -12,5 +12,5 @@ VERSION = {"id": "v1.0", "status": "CURRENT"}
 
 def show_version(req: webob.Request, ctx: ServiceContext) -> Reply:
     """``GET /``: ``{"version": {"id": "v1.0", "status": "CURRENT", "links": [self]}}``."""
-    href = f"{req.application_url}/"
+    href = f"{ctx.application_url(req.environ)}/"
     return Reply(200, {"version": {**VERSION, "links": [{"rel": "self", "href": href}]}})

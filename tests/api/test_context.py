@@ -93,3 +93,49 @@ def test_from_global_conf_uses_the_shared_config(tmp_path, make_conf):
         assert ctx.conf is conf
     finally:
         ctx.close()
+
+
+URL_ENVIRONS = [
+    {"wsgi.url_scheme": "http", "HTTP_HOST": "api.example:80", "SCRIPT_NAME": "/v1"},
+    {"wsgi.url_scheme": "https", "HTTP_HOST": "api.example:443", "SCRIPT_NAME": "/v1"},
+    {"wsgi.url_scheme": "https", "HTTP_HOST": "api.example:8443", "SCRIPT_NAME": "/a b/v1"},
+    {"wsgi.url_scheme": "http", "HTTP_HOST": "[::1]:8790", "SCRIPT_NAME": "/v1"},
+    {"wsgi.url_scheme": "http", "HTTP_HOST": "[::1]", "SCRIPT_NAME": ""},
+    {"wsgi.url_scheme": "http", "SERVER_NAME": "node1", "SERVER_PORT": "8790"},
+    {"wsgi.url_scheme": "http", "SERVER_NAME": "node1", "SERVER_PORT": "80", "SCRIPT_NAME": "/x"},
+    {"wsgi.url_scheme": "https", "SERVER_NAME": "node1", "SERVER_PORT": "443"},
+]
+
+
+def _context(tmp_path):
+    conf = conf_mod.defaults(str(tmp_path))
+    return context_mod.ServiceContext(conf=conf, storage=MemoryDriver(conf))
+
+
+@pytest.mark.parametrize("environ", URL_ENVIRONS)
+def test_application_url_is_webobs_every_time(tmp_path, environ):
+    import webob
+
+    ctx = _context(tmp_path)
+    environ = {"REQUEST_METHOD": "GET", "SERVER_NAME": "s", "SERVER_PORT": "1", **environ}
+    expected = webob.Request(environ).application_url
+    assert ctx.application_url(environ) == expected
+    assert ctx.application_url(dict(environ)) == expected  # remembered: same answer
+
+
+def test_application_url_memo_is_per_input_and_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(context_mod, "URL_MEMO_SIZE", 3)
+    ctx = _context(tmp_path)
+    base = {"REQUEST_METHOD": "GET", "wsgi.url_scheme": "http", "SERVER_NAME": "s"}
+    seen = [
+        ctx.application_url({**base, "HTTP_HOST": f"h{i}", "SERVER_PORT": "80"}) for i in range(7)
+    ]
+    assert seen == [f"http://h{i}" for i in range(7)]
+    assert len(ctx._urls) <= 3
+    # another SCRIPT_NAME or scheme is another answer, not a stale one
+    assert ctx.application_url({**base, "HTTP_HOST": "h1", "SCRIPT_NAME": "/v1"}) == "http://h1/v1"
+    assert ctx.application_url({**base, "HTTP_HOST": "h1", "wsgi.url_scheme": "https"}) == (
+        "https://h1"
+    )
+    # a second context (a second app in the process) keeps its own memo
+    assert _context(tmp_path)._urls == {}
