@@ -48,6 +48,9 @@ SECTION = "auth"
 #: seconds between two checks of the token file for changes
 RELOAD_INTERVAL = 1.0
 
+#: verified tokens remembered per loaded token file (see ``TokenAuth._verify``)
+VERIFIED_MEMO_SIZE = 1024
+
 UNAUTHORIZED_DETAIL = "Authentication required: send a valid token in the X-Auth-Token header."
 
 #: identity headers only the auth filter may set (keystonemiddleware's list); as environ keys
@@ -108,6 +111,11 @@ class TokenAuth:
         self._records: Mapping[str, token_store.TokenRecord] = store.load() if stamp else {}
         self._stamp = stamp
         self._next_check = clock() + reload_interval
+        # (the records it was filled from, {token: (record, X-Roles value)}); see _verify
+        self._verified: tuple[Mapping[str, token_store.TokenRecord], dict[str, Any]] = (
+            self._records,
+            {},
+        )
         if stamp is None:
             LOG.warning(
                 "Token file %s does not exist: every API request will be answered 401 until a "
@@ -158,23 +166,48 @@ class TokenAuth:
             auth = environ.get("HTTP_AUTHORIZATION")
             if auth and auth[:7].lower() == "bearer ":
                 token = auth[7:].strip()
-        record = token_store.verify(self._records, token) if token else None
-        if record is None and token and self._unknown_id(token):
+        verified = self._verify(token) if token else None
+        if verified is None and token and self._unknown_id(token):
             # A token created since the last reload must work at once on every worker, not
             # a second later: an id we have never seen costs one stat of the token file.
             self._maybe_reload(now)
-            record = token_store.verify(self._records, token)
-        if record is None:
+            verified = self._verify(token)
+        if verified is None:
             LOG.debug("Request %s rejected: no valid token", environ.get(faults.REQUEST_ID_KEY))
             return faults.respond(
                 environ, start_response, 401, UNAUTHORIZED_DETAIL, headers=self._challenge
             )
+        record, roles = verified
         _strip_identity(environ)
         environ["HTTP_X_IDENTITY_STATUS"] = "Confirmed"
         environ["HTTP_X_USER_ID"] = record.user_id
         environ["HTTP_X_PROJECT_ID"] = record.project_id
-        environ["HTTP_X_ROLES"] = ",".join(record.roles)
+        environ["HTTP_X_ROLES"] = roles
         return self.app(environ, start_response)
+
+    def _verify(self, token: str) -> tuple[token_store.TokenRecord, str] | None:
+        """``(record, X-Roles value)`` of a valid ``token``, else ``None``.
+
+        A token that verified against the current records is remembered with them: presented
+        again, it costs a look-up and the expiry/revocation check instead of a SHA-256.  The
+        memo belongs to the records it was filled from, so a reload (revocation, new secret,
+        removed token) starts an empty one; only verified tokens enter it, at most
+        :data:`VERIFIED_MEMO_SIZE` (a full memo is emptied)."""
+        records = self._records
+        memo_records, memo = self._verified
+        if memo_records is not records:
+            memo = {}
+            self._verified = (records, memo)
+        known = memo.get(token)
+        if known is not None:
+            return known if known[0].is_valid(time.time()) else None
+        record = token_store.verify(records, token)
+        if record is None:
+            return None
+        if len(memo) >= VERIFIED_MEMO_SIZE:
+            memo.clear()
+        known = memo[token] = (record, ",".join(record.roles))
+        return known
 
 
 def _strip_identity(environ: dict) -> None:

@@ -314,3 +314,31 @@ def test_start_up_warning_names_the_config_file(tmp_path, caplog):
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"--config-file {cfg}" in warning
     assert str(tmp_path / "st" / "tokens.json") in warning
+
+
+def test_a_verified_token_is_remembered_until_the_file_changes(store, clock, admin, monkeypatch):
+    calls = []
+    real_verify = tokens.verify
+    monkeypatch.setattr(tokens, "verify", lambda *a, **k: calls.append(1) or real_verify(*a, **k))
+    app = make_app(store, clock)
+    for _ in range(3):
+        assert app.get("/", headers={"X-Auth-Token": admin}).json["HTTP_X_ROLES"] == "admin,reader"
+    assert len(calls) == 1  # one SHA-256 for three requests
+    # the same id with another secret is not the remembered token
+    assert_401(app.get("/", headers={"X-Auth-Token": wrong_secret(admin)}, status=401))
+    # a reload (here: a new token written to the file) starts over with the new records
+    store.create("u2", "p2", ["reader"])
+    clock.now += auth.RELOAD_INTERVAL
+    calls.clear()
+    app.get("/", headers={"X-Auth-Token": admin})
+    assert len(calls) == 1
+
+
+def test_the_memo_of_verified_tokens_is_bounded(store, clock, monkeypatch):
+    monkeypatch.setattr(auth, "VERIFIED_MEMO_SIZE", 2)
+    made = [store.create(f"u{i}", "p", ["reader"])[0] for i in range(5)]
+    filtered = auth.TokenAuth(echo_app, store, "myservice", clock=clock)
+    app = TestApp(filtered)
+    for token in made + made:
+        assert app.get("/", headers={"X-Auth-Token": token}).json["HTTP_X_USER_ID"]
+    assert len(filtered._verified[1]) <= 2
