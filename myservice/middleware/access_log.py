@@ -109,8 +109,13 @@ def _take(environ: dict, status: str | None, size: int, started: int) -> _Line:
     )
 
 
-def _emit(line: _Line) -> None:
-    """Format the message arguments of ``line`` and hand its record to ``LOG.handle``."""
+def _emit(line: _Line, template: dict[str, Any] | None = None) -> None:
+    """Format the message arguments of ``line`` and hand its record to ``LOG.handle``.
+
+    ``template``: the attributes of a record made by ``LOG.makeRecord`` at the start of the
+    batch (see :func:`_record_template`); each line's record is then a copy of it with the
+    line's own values, instead of a new ``LogRecord.__init__`` (time, thread, process and
+    path look-ups that would only be replaced).  ``None``: ``LOG.makeRecord`` per line."""
     rid, log_rid, log_grid, remote, method, script, path, query = line[:8]
     status, size, elapsed, ended, ident, thread_name = line[8:]
     path = script + path
@@ -121,16 +126,40 @@ def _emit(line: _Line) -> None:
     args = (rid, remote, method, path, status[:3] if status else "-", size, elapsed / 1e6)
     # LOG.info() minus Logger.findCaller's stack walk (the caller is always this function),
     # with the request's time, thread and ids instead of the logging thread's.
-    record = LOG.makeRecord(LOG.name, _INFO, __file__, _LINE, _FORMAT, args, None, "_emit")
-    record.relativeCreated += (ended - record.created) * 1000
-    record.created = ended
-    record.msecs = int((ended - int(ended)) * 1000) + 0.0
-    if record.thread is not None:  # logging.logThreads
-        record.thread = ident
-        record.threadName = thread_name
-    record.request_id = log_rid
-    record.global_request_id = log_grid
+    if template is None:
+        record = LOG.makeRecord(LOG.name, _INFO, __file__, _LINE, _FORMAT, args, None, "_emit")
+        attrs = record.__dict__
+    else:
+        record = _new_record(logging.LogRecord)
+        attrs = record.__dict__
+        attrs.update(template)
+        attrs["args"] = args
+    attrs["relativeCreated"] += (ended - attrs["created"]) * 1000
+    attrs["created"] = ended
+    attrs["msecs"] = int((ended - int(ended)) * 1000) + 0.0
+    if attrs["thread"] is not None:  # logging.logThreads
+        attrs["thread"] = ident
+        attrs["threadName"] = thread_name
+    attrs["request_id"] = log_rid
+    attrs["global_request_id"] = log_grid
     LOG.handle(record)
+
+
+_new_record = object.__new__
+
+
+def _record_template() -> dict[str, Any] | None:
+    """The attributes of one record ``LOG.makeRecord`` makes now, for :func:`_emit` to copy;
+    ``None`` when records are made by anything but the standard ``LogRecord`` and
+    ``Logger.makeRecord`` (``logging.setLogRecordFactory``, a ``Logger`` subclass): then each
+    line gets its own ``makeRecord`` call."""
+    if (
+        logging.getLogRecordFactory() is not logging.LogRecord
+        or type(LOG).makeRecord is not logging.Logger.makeRecord
+    ):
+        return None
+    record = LOG.makeRecord(LOG.name, _INFO, __file__, _LINE, _FORMAT, (), None, "_emit")
+    return dict(record.__dict__)
 
 
 _LINE = _emit.__code__.co_firstlineno
@@ -176,8 +205,11 @@ class LineQueue:
         """Log every waiting line, in order, on the calling thread."""
         with self._flush_lock:
             lines = self._lines
+            if not lines:
+                return
+            template = _record_template()
             while lines:
-                _emit(lines.popleft())
+                _emit(lines.popleft(), template)
 
     def __len__(self) -> int:
         return len(self._lines)

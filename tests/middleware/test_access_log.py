@@ -291,3 +291,47 @@ def test_bad_interval_names_file_section_and_option(paste_conf, value):
         build(access_log, echo_app, paste_conf, interval=value)
     message = str(info.value)
     assert "api-paste.ini" in message and "access_log" in message and "interval" in message
+
+
+def _a_line():
+    environ = {
+        "openstack.request_id": "req-1",
+        "REMOTE_ADDR": "192.0.2.9",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/v1",
+        "PATH_INFO": "/users/u1",
+        "QUERY_STRING": "a=1",
+    }
+    return access_log._take(environ, "200 OK", 12, time.perf_counter_ns() - 1_500_000)
+
+
+def test_a_batch_record_is_the_record_makerecord_would_give(caplog, recorder):
+    line = _a_line()
+    access_log._emit(line, None)
+    access_log._emit(line, access_log._record_template())
+    (one, _), (two, _) = recorder.seen
+    first, second = dict(one.__dict__), dict(two.__dict__)
+    assert first.pop("relativeCreated") == pytest.approx(second.pop("relativeCreated"))
+    assert first == second
+    assert one.getMessage() == two.getMessage()
+    assert one.getMessage().startswith('req-1 192.0.2.9 "GET /v1/users/u1?a=1" status 200 len 12')
+
+
+def test_a_custom_record_factory_is_used_for_every_line(caplog, recorder):
+    default = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = default(*args, **kwargs)
+        record.made_by = "factory"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        assert access_log._record_template() is None
+        queue = access_log.LineQueue(5)
+        queue.put(_a_line())
+        queue.put(_a_line())
+        queue.flush()
+    finally:
+        logging.setLogRecordFactory(default)
+    assert [r.made_by for r, _ in recorder.seen] == ["factory", "factory"]
