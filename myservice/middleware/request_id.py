@@ -6,9 +6,12 @@
   with dashes) is kept as ``environ['openstack.global_request_id']``; it is never echoed.
   Anything else is ignored.
 * The context variables :data:`myservice.log.request_id` and
-  :data:`myservice.log.global_request_id` hold both ids until the response body is closed
-  (so log lines written while the body is produced carry them too), and are reset afterwards,
-  also when the application raises.
+  :data:`myservice.log.global_request_id` hold both ids while the application runs, and are
+  reset afterwards, also when it raises.  A body that is still to be produced (any iterable
+  but a ``list`` or ``tuple``) keeps them until it is closed, so log lines written while it is
+  produced carry them too; a ``list``/``tuple`` body is complete when the application returns,
+  so they are reset then and the list is passed on as it is (no wrapper for the server to
+  iterate and close).
 """
 
 from __future__ import annotations
@@ -105,6 +108,10 @@ class RequestId:
         except BaseException:
             _reset(tokens)
             raise
+        kind = type(result)
+        if kind is list or kind is tuple:
+            _reset(tokens)
+            return result
         return _Body(result, tokens)
 
 

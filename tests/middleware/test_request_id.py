@@ -110,6 +110,45 @@ def test_log_lines_during_streamed_body_carry_the_request_id(paste_conf, caplog)
     assert log.request_id.get() == "-"
 
 
+@pytest.mark.parametrize("kind", [list, tuple])
+def test_a_complete_body_is_passed_on_as_is_with_the_context_already_reset(paste_conf, kind):
+    seen = {}
+
+    def complete(environ, start_response):
+        seen["during"] = log.request_id.get()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return kind([b"done"])
+
+    headers = []
+    result = build(request_id, complete, paste_conf)(
+        {"REQUEST_METHOD": "GET"}, lambda status, h, exc_info=None: headers.extend(h)
+    )
+    assert type(result) is kind and list(result) == [b"done"]
+    assert ID_RE.fullmatch(seen["during"])
+    assert ("X-OpenStack-Request-ID", seen["during"]) in headers
+    assert log.request_id.get() == "-"  # reset when the application returned
+
+
+def test_a_lazy_body_keeps_the_context_until_closed(paste_conf):
+    seen = []
+
+    def lazy(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            seen.append(log.request_id.get())
+            yield b"x"
+
+        return body()
+
+    result = build(request_id, lazy, paste_conf)({"REQUEST_METHOD": "GET"}, lambda *a: None)
+    held = log.request_id.get()
+    assert ID_RE.fullmatch(held)  # still set: the body is not produced yet
+    assert list(result) == [b"x"] and seen == [held]
+    result.close()
+    assert log.request_id.get() == "-"
+
+
 def test_unknown_option_is_refused(paste_conf):
     with pytest.raises(ConfigError, match=r"\[filter:request_id\].*verbose"):
         request_id.filter_factory(paste_conf, verbose="true")
