@@ -47,10 +47,21 @@ class Formatter(logging.Formatter):
         # (whole second, date format, its text); replaced as a whole, so threads sharing
         # the formatter read either the old triple or the new one, never a mix.
         self._second: tuple[int, str | None, str] = (-1, None, "")
+        # (format string, whether it shows %(asctime)s), for usesTime
+        self._uses_time: tuple[str | None, bool] = (None, False)
 
     def format(self, record: logging.LogRecord) -> str:
         _stamp(record)
         return super().format(record)
+
+    def usesTime(self) -> bool:  # noqa: N802 - logging's name
+        """``logging.Formatter.usesTime``, computed once per format string."""
+        fmt = self._style._fmt
+        cached_fmt, uses = self._uses_time
+        if cached_fmt is not fmt:
+            uses = super().usesTime()
+            self._uses_time = (fmt, uses)
+        return uses
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
         """``logging.Formatter.formatTime``'s text, with the seconds part cached."""
@@ -112,10 +123,14 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         os.register_at_fork(after_in_child=partial(_reinit_after_fork, weakref.ref(self)))
 
     def _init_state(self) -> None:
-        # Lock order: Handler.lock (held by handle/flush/close callers) -> _write_lock -> _cond.
+        # Lock order: Handler.lock (held by handle/flush/close callers) -> _write_lock ->
+        # _buffer_lock (= the lock of _cond).
         # The writer thread never takes Handler.lock.
         self._write_lock = threading.Lock()
-        self._cond = threading.Condition(threading.Lock())
+        # emit() takes the buffer lock directly (a C-level context manager); the writer
+        # waits on a Condition over the same lock
+        self._buffer_lock = threading.Lock()
+        self._cond = threading.Condition(self._buffer_lock)
         self._pending: list[str] = []
         self._size = 0
         self._closing = False
@@ -130,7 +145,7 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         if record.levelno >= logging.ERROR or self._closing:
             self._write_pending(record, text)
             return
-        with self._cond:
+        with self._buffer_lock:
             was_empty = not self._pending
             self._pending.append(text)
             self._size += len(text)

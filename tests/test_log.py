@@ -245,3 +245,14 @@ def test_fork_child_starts_empty_and_restarts_the_writer(tmp_path):
         "INFO [-] parent before fork",
         "INFO [-] parent after fork",
     ]
+
+
+def test_formatter_uses_time_follows_its_format_string():
+    formatter = log.Formatter("%(message)s")
+    assert formatter.usesTime() is False and formatter.usesTime() is False
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", (), None)
+    assert formatter.format(record) == "hello" and not hasattr(record, "asctime")
+    formatter._style = logging.PercentStyle("%(asctime)s %(message)s")  # a new format string
+    formatter._fmt = formatter._style._fmt
+    assert formatter.usesTime() is True
+    assert formatter.format(record).endswith(" hello") and record.asctime
