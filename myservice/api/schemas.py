@@ -8,7 +8,7 @@ whose ``detail`` names each offending field by its JSON pointer (``/user/email``
 Two validators per schema.  ``jsonschema``'s :class:`Draft202012Validator` is the reference:
 it decides what is valid and its errors make the 400 message.  It costs tens of µs per body,
 so the core schemas also get a **fast check** (:func:`fast_check`, code generated once by
-``fastjsonschema``, ≈ 1-2 µs): a body it accepts is accepted without asking ``jsonschema``;
+``fastjsonschema``, ≈ 3 µs): a body it accepts is accepted without asking ``jsonschema``;
 a body it rejects is handed to ``jsonschema``, which builds the message -- or accepts it,
 since ``jsonschema`` has the last word (e.g. ``fastjsonschema`` reads ``$`` in a pattern as
 the very end of the string, ``jsonschema``/``re.search`` also before a final newline).  So a
@@ -19,6 +19,7 @@ fast check may only be *stricter*, never more lenient, than the reference; the t
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -105,11 +106,46 @@ USER_UPDATE = _envelope(
 FastCheck = Callable[[Any], bool]
 
 
+def _forbidden_patterns_as_formats(schema: Any, formats: dict[str, Callable[[str], bool]]) -> Any:
+    """A copy of ``schema`` in which each ``not: {type: string, pattern: P}`` is a ``format``
+    named for ``P``, registered in ``formats`` (see :func:`fast_check`)."""
+    if isinstance(schema, list):
+        return [_forbidden_patterns_as_formats(item, formats) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {key: _forbidden_patterns_as_formats(value, formats) for key, value in schema.items()}
+    inner = schema.get("not")
+    if (
+        isinstance(inner, dict)
+        and set(inner) == {"type", "pattern"}
+        and inner["type"] == "string"
+        and "format" not in schema
+    ):
+        name = f"myservice-forbid-{len(formats)}"
+        search = re.compile(inner["pattern"]).search
+        formats[name] = lambda value, search=search: search(value) is None
+        del copy["not"]
+        copy["format"] = name
+    return copy
+
+
 def fast_check(schema: dict[str, Any]) -> FastCheck:
     """A compiled ``body -> bool`` check of ``schema`` (``fastjsonschema``, no defaults filled
-    in, no ``format`` checks).  True means valid; False means "ask the reference validator"
-    (see the module docstring).  Never raises for any decoded JSON value."""
-    compiled = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    in).  True means valid; False means "ask the reference validator" (see the module
+    docstring).  Never raises for any decoded JSON value.
+
+    Each ``{"not": {"type": "string", "pattern": P}}`` (:data:`NO_CONTROL`, :data:`NO_NUL`) is
+    compiled as a ``format`` whose check is "not a string, or ``re.search(P)`` finds
+    nothing" -- the same rule -- because ``fastjsonschema`` compiles ``not`` as "run the inner
+    schema and expect it to fail", which raises and catches an exception (carrying the whole
+    schema) for every *valid* string: 6.3 -> 3.0 us per ``POST /v1/users`` body."""
+    formats: dict[str, Callable[[str], bool]] = {}
+    compiled = fastjsonschema.compile(
+        _forbidden_patterns_as_formats(schema, formats),
+        formats=formats,
+        use_default=False,
+        use_formats=True,
+    )
     failed = fastjsonschema.JsonSchemaException
 
     def check(body: Any) -> bool:
@@ -129,6 +165,7 @@ user_update = Draft202012Validator(USER_UPDATE)
 #: the fast checks of :data:`USER_CREATE` / :data:`USER_UPDATE`
 user_create_fast = fast_check(USER_CREATE)
 user_update_fast = fast_check(USER_UPDATE)
+
 
 _JSON_TYPES = (
     (bool, "boolean"),

@@ -100,3 +100,18 @@ def test_a_trailing_newline_or_nul_is_refused_by_both_validators(user):
 def test_a_newline_inside_a_description_is_fine():
     body = {"user": {"name": "a", "description": "line one\nline two\n"}}
     assert schemas.user_create_fast(body) and schemas.user_create.is_valid(body)
+
+
+def test_forbidden_patterns_become_formats_with_the_same_rule():
+    formats = {}
+    compiled_schema = schemas._forbidden_patterns_as_formats(schemas.USER_CREATE, formats)
+    fields = compiled_schema["properties"]["user"]["properties"]
+    assert all("not" not in field for field in fields.values())
+    assert {fields[f]["format"] for f in ("name", "email", "description")} == set(formats)
+    assert "format" not in fields["enabled"]
+    no_control = formats[fields["name"]["format"]]
+    assert no_control("alice") and no_control("é 😀")
+    assert not no_control("a\nb") and not no_control("\x7f") and not no_control("\ud800")
+    no_nul = formats[fields["description"]["format"]]
+    assert no_nul("a\nb") and not no_nul("a\x00")
+    assert schemas.USER_CREATE["properties"]["user"]["properties"]["name"]["not"]  # untouched
