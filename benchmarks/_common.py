@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import http.client
 import io
 import json
@@ -26,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -410,15 +411,23 @@ def background_work(app: Any) -> Callable[[], None]:
     return finish
 
 
-def pin_to_one_cpu() -> int | None:
+@contextlib.contextmanager
+def pinned_to_one_cpu(pin: bool = True) -> Iterator[int | None]:
     """Bind this process (and every thread it has or starts) to the first CPU it may use, so
     background threads' work is done on the same CPU as the timed loop and counted in its
-    wall time; the CPU, or None where affinity cannot be set."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpu = min(os.sched_getaffinity(0))
+    wall time; yields the CPU (None where affinity cannot be set, or ``pin`` is false) and
+    gives the process back every CPU it had on exit (``run.py`` starts the HTTP servers and
+    wrk afterwards, which inherit the affinity)."""
+    if not pin or not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
     os.sched_setaffinity(0, {cpu})
-    return cpu
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 class Caller:

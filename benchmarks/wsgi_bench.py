@@ -190,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.loops = 5, 500
-    cpu = c.pin_to_one_cpu() if args.pin else None
-    with c.Workspace() as ws:
+    with c.pinned_to_one_cpu(args.pin) as cpu, c.Workspace() as ws:
         c.apply_shipped_logging(ws.ini)
         if not logging.getLogger("myservice.access").isEnabledFor(logging.INFO):
             raise SystemExit("the shipped logging config should enable the access log")
