@@ -56,8 +56,10 @@ import atexit
 import collections
 import logging
 import os
+import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
@@ -230,8 +232,18 @@ class LineQueue:
             time.sleep(self.interval)  # let the lines of this moment gather
             try:
                 self.flush()
-            except Exception:  # a broken handler must not stop the thread
-                logging.getLogger(__name__).exception("Logging access-log lines failed")
+            except Exception as exc:  # a broken handler must not stop the thread
+                _report_flush_failure(exc)
+
+
+def _report_flush_failure(exc: Exception) -> None:
+    """Log (at ERROR, with the traceback) that a batch could not be logged; the line that
+    failed is dropped, the ones after it stay queued.  If even that fails (the broken handler
+    is on this logger's path too), say it on stderr as ``logging`` itself does."""
+    try:
+        logging.getLogger(__name__).error("Logging access-log lines failed", exc_info=exc)
+    except Exception:
+        traceback.print_exception(exc, file=sys.stderr)
 
 
 def _reset_after_fork(ref: weakref.ReferenceType[LineQueue]) -> None:

@@ -335,3 +335,30 @@ def test_a_custom_record_factory_is_used_for_every_line(caplog, recorder):
     finally:
         logging.setLogRecordFactory(default)
     assert [r.made_by for r, _ in recorder.seen] == ["factory", "factory"]
+
+
+def test_the_logger_thread_survives_when_reporting_the_failure_fails_too(capfd, recorder):
+    class Broken(logging.Handler):
+        def emit(self, record):
+            raise RuntimeError("everything is down")
+
+        def handleError(self, record):  # noqa: N802 - logging's name
+            raise  # let the error escape, as a strict handler might
+
+    broken = Broken()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(broken)  # on the access log's path and on the failure report's
+    root.setLevel(logging.INFO)
+    queue = access_log.LineQueue(0.01)
+    seen_err = []
+    try:
+        queue.put(_a_line())
+        wait_for(
+            lambda: seen_err.append(capfd.readouterr().err) or "everything is down" in seen_err[-1]
+        )
+    finally:
+        root.removeHandler(broken)
+        root.setLevel(level)
+    queue.put(_a_line())  # the thread is still there and logs the next line
+    wait_for(lambda: len(recorder.seen) == 2)
