@@ -312,11 +312,12 @@ class _Request:
 
 class AccessLog:
     """The filter; see the module docstring.  ``interval``: seconds (> 0: lines logged by a
-    background thread, see :class:`LineQueue`; 0: on the request thread)."""
+    background thread, see :class:`LineQueue`; 0: on the request thread); its default is
+    ``[access_log] interval``'s, given by :func:`filter_factory`."""
 
     __slots__ = ("app", "queue")
 
-    def __init__(self, app: WSGIApp, interval: float = 0.02) -> None:
+    def __init__(self, app: WSGIApp, interval: float) -> None:
         self.app = app
         self.queue: LineQueue | None = LineQueue(interval) if interval > 0 else None
 
