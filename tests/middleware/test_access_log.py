@@ -16,7 +16,7 @@ from webtest import TestApp
 
 from myservice import conf, log
 from myservice.middleware import access_log, request_id
-from tests.middleware.util import build, echo_app
+from tests.middleware.util import build, echo_app, wait_for
 
 LINE = re.compile(
     r'(?P<rid>req-[0-9a-f-]{36}) (?P<addr>\S+) "(?P<method>\S+) (?P<path>\S+)" '
@@ -151,13 +151,6 @@ def recorder():
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_queued_line_is_logged_at_flush_with_the_request_time_thread_and_id(

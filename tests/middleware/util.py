@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from myservice import log
@@ -62,3 +63,12 @@ def assert_envelope(resp, status: int, request_id: str | None = None) -> dict:
     if request_id is not None:
         assert error["request_id"] == request_id
     return error
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` every 5 ms until it is true; fail after ``timeout`` seconds (for what
+    a background thread does, e.g. the access log's queue)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
