@@ -34,19 +34,23 @@ Every error is rendered by :mod:`myservice.wsgi.faults`.
 How a request is matched (fast, and still Routes' answer)
 ---------------------------------------------------------
 The ``routes.Mapper`` built from the table stays the matcher of record: every match is decided
-by a Routes ``Route.match`` (its regular expression and its ``method`` condition).  What the
-router avoids is asking *every* route: ``Mapper.routematch`` first runs one regular expression
-made of all routes, then tries the routes whose static prefix starts the URL (longest prefix
-first, then declaration order) until one matches.  At start-up (:meth:`Router._compile`) the
-router computes, for every method of the table and every literal first path segment of it,
-the routes ``Mapper.routematch`` could ever return for such a request, in the order it would
-try them: a route is left out only if its ``method`` condition excludes the method or its
-static prefix cannot begin a path with that first segment.  A request then tries only those
-(``GET /users/{id}``: ``GET /users`` fails on its regex, ``GET /users/{user_id}`` matches),
-each with its prefix checked first exactly as Routes does, so the route found is the one
-``routematch`` finds.  Any other request (a first segment or method the table does not name,
-a path not starting with ``/``) goes to ``Mapper.routematch`` itself.  Nothing depends on the
-path beyond its first segment, so the table is bounded by the route table, not by traffic.
+by a Routes route's own compiled regular expression and its ``method`` condition, as
+``Route.match`` decides it.  What the router avoids is asking *every* route:
+``Mapper.routematch`` first runs one regular expression made of all routes, then tries the
+routes whose static prefix starts the URL (longest prefix first, then declaration order) until
+one matches.  At start-up (:meth:`Router._compile`) the router computes, for every method of
+the table and every literal first path segment of it, the routes ``Mapper.routematch`` could
+ever return for such a request, in the order it would try them: a route is left out only if
+its ``method`` condition excludes the method or its static prefix cannot begin a path with that
+first segment.  A request then tries only those (``GET /users/{id}``: ``GET /users`` fails on
+its regex, ``GET /users/{user_id}`` matches), each with its prefix checked first exactly as
+Routes does, so the route found is the one ``routematch`` finds.  The table has already settled
+the method, and every route has a ``method`` condition only and no defaults, so a route is
+matched by its regular expression alone (``Route.regmatch``; the path variables are its named
+groups, which is all ``Route.match`` returns for such a route, at a fifth of the cost).  Any
+other request (a first segment or method the table does not name, a path not starting with
+``/``) goes to ``Mapper.routematch`` itself.  Nothing depends on the path beyond its first
+segment, so the table is bounded by the route table, not by traffic.
 ``tests/api/test_router_dispatch.py`` checks the two agree on generated paths and methods.
 
 Adding routes from outside this module (API extensions)
@@ -268,11 +272,11 @@ class Router:
         if path[:1] == "/":
             candidates = self._dispatch.get((environ["REQUEST_METHOD"], path[1:].partition("/")[0]))
             if candidates is not None:
-                for prefix, route in candidates:
+                for prefix, regex, route in candidates:
                     if path.startswith(prefix):
-                        found = route.match(path, environ)
-                        if found is not False:
-                            return found, route
+                        matched = regex(path)
+                        if matched is not None:
+                            return matched.groupdict(), route
                 return None
         return self._mapper.routematch(path, environ)
 
@@ -343,11 +347,16 @@ def _static_prefix(route: Any) -> str:
     return prefix.rstrip("/")
 
 
-def _dispatch_table(mapper: routes.Mapper) -> dict[tuple[str, str], tuple[tuple[str, Any], ...]]:
-    """``(method, first path segment) -> ((prefix, route), ...)``: for each method named by a
-    route's conditions (and each of :data:`_METHODS`) and each first segment that is literal in
-    some route path, the routes ``mapper.routematch`` could return, in the order it tries
-    them (longest static prefix first, then declaration order)."""
+def _dispatch_table(
+    mapper: routes.Mapper,
+) -> dict[tuple[str, str], tuple[tuple[str, Callable[[str], Any], Any], ...]]:
+    """``(method, first path segment) -> ((prefix, regex match, route), ...)``: for each method
+    named by a route's conditions (and each of :data:`_METHODS`) and each first segment that is
+    literal in some route path, the routes ``mapper.routematch`` could return, in the order it
+    tries them (longest static prefix first, then declaration order), each with the ``match``
+    of its compiled regular expression.  For these routes that is all of ``Route.match``
+    (:meth:`Router._compile` connects every route with a ``method`` condition only, no
+    defaults, text paths), the method aside, which the table's key has settled."""
     ordered = sorted(
         (
             (_static_prefix(route), index, route)
@@ -372,7 +381,7 @@ def _dispatch_table(mapper: routes.Mapper) -> dict[tuple[str, str], tuple[tuple[
         for segment in segments:
             first = "/" + segment
             table[(method, segment)] = tuple(
-                (prefix, route)
+                (prefix, route.regmatch.match, route)
                 for prefix, _index, route in ordered
                 if _method_allowed(route, method)
                 and (
