@@ -23,10 +23,12 @@ global_request_id: ContextVar[str] = ContextVar("myservice_global_request_id", d
 
 
 def _stamp(record: logging.LogRecord) -> None:
-    if not hasattr(record, "request_id"):
-        record.request_id = request_id.get()
-    if not hasattr(record, "global_request_id"):
-        record.global_request_id = global_request_id.get()
+    """Give ``record`` the request ids of the current context, unless it has its own."""
+    attrs = record.__dict__
+    if "request_id" not in attrs:
+        attrs["request_id"] = request_id.get()
+    if "global_request_id" not in attrs:
+        attrs["global_request_id"] = global_request_id.get()
 
 
 class Formatter(logging.Formatter):
@@ -51,8 +53,25 @@ class Formatter(logging.Formatter):
         self._uses_time: tuple[str | None, bool] = (None, False)
 
     def format(self, record: logging.LogRecord) -> str:
+        """``logging.Formatter.format`` (message, ``asctime`` when the format shows it,
+        ``formatMessage``, then the exception and stack texts), in one call, with the two
+        request ids stamped on the record first."""
         _stamp(record)
-        return super().format(record)
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            if text[-1:] != "\n":
+                text += "\n"
+            text += record.exc_text
+        if record.stack_info:
+            if text[-1:] != "\n":
+                text += "\n"
+            text += self.formatStack(record.stack_info)
+        return text
 
     def usesTime(self) -> bool:  # noqa: N802 - logging's name
         """``logging.Formatter.usesTime``, computed once per format string."""
@@ -123,8 +142,8 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         os.register_at_fork(after_in_child=partial(_reinit_after_fork, weakref.ref(self)))
 
     def _init_state(self) -> None:
-        # Lock order: Handler.lock (held by handle/flush/close callers) -> _write_lock ->
-        # _buffer_lock (= the lock of _cond).
+        # Lock order: Handler.lock (held by flush/close/setStream callers; not by handle,
+        # see there) -> _write_lock -> _buffer_lock (= the lock of _cond).
         # The writer thread never takes Handler.lock.
         self._write_lock = threading.Lock()
         # emit() takes the buffer lock directly (a C-level context manager); the writer
@@ -135,6 +154,14 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._size = 0
         self._closing = False
         self._thread: threading.Thread | None = None
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """``logging.Handler.handle`` without the handler's I/O lock around ``emit``: this
+        handler's ``emit`` takes its own buffer lock, and writes under its own write lock."""
+        passed = self.filter(record)
+        if passed:
+            self.emit(passed if isinstance(passed, logging.LogRecord) else record)
+        return passed
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

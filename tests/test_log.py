@@ -8,6 +8,7 @@ import logging.config
 import os
 import random
 import signal
+import sys
 import threading
 import time
 
@@ -256,3 +257,74 @@ def test_formatter_uses_time_follows_its_format_string():
     formatter._fmt = formatter._style._fmt
     assert formatter.usesTime() is True
     assert formatter.format(record).endswith(" hello") and record.asctime
+
+
+def test_format_with_exception_and_stack_is_logging_formatters_text():
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    for extra in ({"exc_info": exc_info}, {"sinfo": "Stack (most recent call last):\n  x"}):
+        ours_record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "m %s", ("x",), **{"exc_info": None, **extra}
+        )
+        theirs_record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "m %s", ("x",), **{"exc_info": None, **extra}
+        )
+        ours = log.Formatter(FORMAT).format(ours_record)
+        theirs = logging.Formatter(FORMAT.replace("%(request_id)s", "-")).format(theirs_record)
+        assert ours == theirs
+        assert ("RuntimeError: boom" in ours) == ("exc_info" in extra)
+        assert ours_record.exc_text == theirs_record.exc_text
+
+
+def test_a_record_with_its_own_request_id_keeps_it():
+    token = log.request_id.set("req-context")
+    try:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "m", (), None)
+        record.request_id = "req-own"
+        assert log.Formatter("[%(request_id)s] %(message)s").format(record) == "[req-own] m"
+        plain = logging.LogRecord("t", logging.INFO, __file__, 1, "m", (), None)
+        assert log.Formatter("[%(request_id)s] %(message)s").format(plain) == "[req-context] m"
+    finally:
+        log.request_id.reset(token)
+
+
+def test_handle_applies_the_handlers_filters():
+    stream = _Stream()
+    handler = _handler(stream)
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    assert not handler.handle(
+        logging.LogRecord("t", logging.INFO, __file__, 1, "a secret", (), None)
+    )
+    _emit(handler, "public")
+    handler.flush()
+    assert stream.text == "INFO [-] public\n"
+
+
+def test_handle_does_not_wait_for_the_handlers_io_lock():
+    # emit is guarded by the handler's own buffer and write locks; a thread holding the
+    # logging.Handler lock (as flush/setStream callers do) does not block other threads' lines
+    stream = _Stream()
+    handler = _handler(stream)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with handler.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        done = threading.Event()
+        emitter = threading.Thread(target=lambda: (_emit(handler, "line"), done.set()))
+        emitter.start()
+        assert done.wait(10), "handle() waited for the handler lock"
+    finally:
+        release.set()
+        holder.join()
+        emitter.join()
+    handler.flush()
+    assert stream.text == "INFO [-] line\n"

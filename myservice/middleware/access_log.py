@@ -133,8 +133,7 @@ def _emit(line: _Line, template: dict[str, Any] | None = None) -> None:
         attrs = record.__dict__
     else:
         record = _new_record(logging.LogRecord)
-        attrs = record.__dict__
-        attrs.update(template)
+        record.__dict__ = attrs = template.copy()
         attrs["args"] = args
     attrs["relativeCreated"] += (ended - attrs["created"]) * 1000
     attrs["created"] = ended
