@@ -31,6 +31,11 @@ def _stamp(record: logging.LogRecord) -> None:
         attrs["global_request_id"] = global_request_id.get()
 
 
+#: logging.Formatter.default_msec_format, and its ``,%03d`` part for every millisecond
+_STOCK_MSEC_FORMAT = "%s,%03d"
+_MSEC_SUFFIXES = tuple(f",{msecs:03d}" for msecs in range(1000))
+
+
 class Formatter(logging.Formatter):
     """A ``logging.Formatter`` that knows ``%(request_id)s`` and ``%(global_request_id)s``.
 
@@ -91,8 +96,13 @@ class Formatter(logging.Formatter):
             self._second = (second, datefmt, text)
         if datefmt:
             return text
-        if self.default_msec_format:
-            return self.default_msec_format % (text, record.msecs)
+        msec_format = self.default_msec_format
+        if msec_format == _STOCK_MSEC_FORMAT:
+            msecs = int(record.msecs)
+            if 0 <= msecs < 1000:
+                return text + _MSEC_SUFFIXES[msecs]  # logging's "%s,%03d", without the %
+        if msec_format:
+            return msec_format % (text, record.msecs)
         return text
 
 

@@ -328,3 +328,13 @@ def test_handle_does_not_wait_for_the_handlers_io_lock():
         emitter.join()
     handler.flush()
     assert stream.text == "INFO [-] line\n"
+
+
+@pytest.mark.parametrize("msecs", [0.0, 7.9, 999.99, 1000.0, -1.0])
+@pytest.mark.parametrize("msec_format", ["%s,%03d", "%s.%03d", None])
+def test_milliseconds_are_logging_formatters_text(msecs, msec_format):
+    record = _record(1_000_000_000.0)
+    record.msecs = msecs  # out-of-range values too, as a custom record factory might set
+    ours, theirs = log.Formatter(FORMAT), logging.Formatter(FORMAT)
+    ours.default_msec_format = theirs.default_msec_format = msec_format
+    assert ours.formatTime(record) == theirs.formatTime(record)
