@@ -62,21 +62,7 @@ class Formatter(logging.Formatter):
         ``formatMessage``, then the exception and stack texts), in one call, with the two
         request ids stamped on the record first."""
         _stamp(record)
-        record.message = record.getMessage()
-        if self.usesTime():
-            record.asctime = self.formatTime(record, self.datefmt)
-        text = self.formatMessage(record)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            if text[-1:] != "\n":
-                text += "\n"
-            text += record.exc_text
-        if record.stack_info:
-            if text[-1:] != "\n":
-                text += "\n"
-            text += self.formatStack(record.stack_info)
-        return text
+        return super().format(record)
 
     def usesTime(self) -> bool:  # noqa: N802 - logging's name
         """``logging.Formatter.usesTime``, computed once per format string."""
