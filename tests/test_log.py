@@ -314,18 +314,19 @@ def test_handle_does_not_wait_for_the_handlers_io_lock():
             held.set()
             release.wait(10)
 
+    done = threading.Event()
     holder = threading.Thread(target=hold)
+    emitter = threading.Thread(target=lambda: (_emit(handler, "line"), done.set()))
     holder.start()
     try:
         assert held.wait(10)
-        done = threading.Event()
-        emitter = threading.Thread(target=lambda: (_emit(handler, "line"), done.set()))
         emitter.start()
         assert done.wait(10), "handle() waited for the handler lock"
     finally:
         release.set()
         holder.join()
-        emitter.join()
+        if emitter.is_alive():
+            emitter.join()
     handler.flush()
     assert stream.text == "INFO [-] line\n"
 
