@@ -197,6 +197,26 @@ def raw_app(lookup: Lookup) -> WSGIApp:
     return app
 
 
+#: environment variable giving ``spin_app``'s loop length (``http_bench.py --spin``)
+SPIN_ENV = "MYSERVICE_BENCH_SPIN"
+
+
+def spin_app(lookup: Lookup) -> WSGIApp:
+    """A reference, not a peer: :func:`raw_app` behind a pure-Python loop of
+    ``$MYSERVICE_BENCH_SPIN`` empty iterations.  The loop touches no data and makes no call,
+    so it adds only CPU time, the same on every request; served next to ``raw`` and ``ours``
+    it shows what a given amount of in-process work costs over HTTP."""
+    inner = raw_app(lookup)
+    spins = range(int(os.environ.get(SPIN_ENV, "0")))
+
+    def app(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        for _ in spins:
+            pass
+        return inner(environ, start_response)
+
+    return app
+
+
 def wsgify_app(lookup: Lookup) -> WSGIApp:
     """(b) The same as a ``webob.dec.wsgify`` application."""
     import webob
@@ -587,10 +607,10 @@ WORKSPACE_ENV = "MYSERVICE_BENCH_WORKSPACE"
 
 
 def server_app(kind: str) -> WSGIApp:
-    """The application ``kind`` (``ours``, ``flask``, ``raw``) for a server process, over the
-    workspace directory named by ``$MYSERVICE_BENCH_WORKSPACE``; one user is created and its id
-    written to ``<workspace>/<kind>.id``.  ``ours`` is built from the copied shipped ini with
-    its logging sections applied (console handler on ``/dev/null``); the peers get a
+    """The application ``kind`` (``ours``, ``flask``, ``raw``, ``spin``) for a server process,
+    over the workspace directory named by ``$MYSERVICE_BENCH_WORKSPACE``; one user is created
+    and its id written to ``<workspace>/<kind>.id``.  ``ours`` is built from the copied shipped
+    ini with its logging sections applied (console handler on ``/dev/null``); the peers get a
     ``MemoryDriver`` of their own.  Usable as a gunicorn factory (``_common:server_app('ours')``,
     with ``--preload`` so every worker inherits the seeded user)."""
     workdir = Path(os.environ[WORKSPACE_ENV])
@@ -607,6 +627,6 @@ def server_app(kind: str) -> WSGIApp:
         driver = MemoryDriver(conf.load(workdir / "myservice.conf"))
         driver.start()
         lookup = Lookup(driver)
-        app = {"flask": flask_app, "raw": raw_app}[kind](lookup)
+        app = {"flask": flask_app, "raw": raw_app, "spin": spin_app}[kind](lookup)
     (workdir / f"{kind}.id").write_text(seed(driver), encoding="utf-8")
     return app

@@ -14,6 +14,17 @@ Lua script), with 2 and 16 connections (wrk ``-t 2``); every request carries
 ``X-Auth-Token`` (only ours checks it), ``Accept: application/json`` and ``X-Forwarded-For``.
 Each run lasts ``--duration`` seconds; every repeat runs every (load, server) pair once, servers
 in a shuffled order.  Needs ``wrk`` (``apt-get install -y wrk``).
+
+Two optional measures, for machines whose timings are too noisy to compare a few percent:
+
+* ``--spin N`` adds the reference server ``waitress/raw + spin``: the raw app behind a loop of
+  ``N`` empty iterations (``_common.spin_app``), pure CPU work added to every request, to see
+  what a known in-process cost turns into over HTTP.
+* ``--counters`` reads the CPU's own counters with ``perf stat -C`` on the CPU the waitress
+  servers are bound to, for the length of each waitress run, and prints thousands of
+  instructions and cycles per request (user + kernel; everything that ran on that CPU, which
+  is the server under test: the others are idle).  Needs ``perf`` (Debian's ``linux-perf``)
+  with hardware counters, and pinning.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -55,6 +67,11 @@ SERVERS = {
     # copied ini's [logger_myservice] level is raised to WARNING for this server only
     "waitress/ours, access log off": ("waitress", "ours", ACCESS_LOG_OFF),
 }
+#: the reference server added by ``--spin`` (not a peer, not a target)
+SPIN_LABEL = "waitress/raw + spin"
+
+#: hardware events read by ``--counters``, and their column names
+EVENTS = ("instructions:u", "instructions:k", "cycles:u", "cycles:k")
 
 LUA = """
 local headers = {}
@@ -91,6 +108,7 @@ class Server:
         extra: str,
         workdir: Path,
         server_cpus: set[int] | None = None,
+        spin: int = 0,
     ) -> None:
         self.label = label
         self.kind = kind
@@ -112,7 +130,7 @@ class Server:
         elif extra:
             with open(self.workdir / "myservice.conf", "a", encoding="utf-8") as conf:
                 conf.write(extra)
-        env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir)})
+        env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir), c.SPIN_ENV: str(spin)})
         self.cpus = server_cpus if server == "waitress" else None
         if server == "waitress":
             cmd = [sys.executable, str(HERE / "_serve.py"), kind, str(self.port), str(THREADS)]
@@ -180,6 +198,59 @@ def split_cpus() -> tuple[set[int], set[int]] | None:
     return {cpus[0]}, set(cpus[1:])
 
 
+class Counters:
+    """``perf stat -C CPUS`` running around one wrk run: :meth:`stop` returns the totals of
+    :data:`EVENTS` counted on those CPUs since the start."""
+
+    def __init__(self, cpus: set[int]) -> None:
+        self._out = tempfile.NamedTemporaryFile("r", suffix=".perf", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                "perf",
+                "stat",
+                "-C",
+                ",".join(map(str, sorted(cpus))),
+                "-x",
+                ",",
+                "-e",
+                ",".join(EVENTS),
+                "-o",
+                self._out.name,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> dict[str, int]:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+        try:
+            return parse_perf_csv(Path(self._out.name).read_text(encoding="utf-8"))
+        finally:
+            self._out.close()
+            os.unlink(self._out.name)
+
+
+def parse_perf_csv(text: str) -> dict[str, int]:
+    """``{event: count}`` from ``perf stat -x ,`` output; events perf could not count are
+    left out."""
+    counts = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            counts[fields[2]] = int(fields[0])
+    return counts
+
+
+def counters_work(cpus: set[int]) -> bool:
+    """Whether ``perf stat -C`` counts every one of :data:`EVENTS` on ``cpus`` here."""
+    if shutil.which("perf") is None:
+        return False
+    probe = Counters(cpus)
+    time.sleep(0.2)
+    return set(probe.stop()) == set(EVENTS)
+
+
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _TOTAL = re.compile(r"(\d+) requests in")
@@ -194,8 +265,9 @@ def run_wrk(
     token: str,
     tag: str,
     cpus: set[int] | None = None,
-) -> float:
-    """Requests/s of one wrk run; refuses a run with non-2xx answers or socket errors."""
+) -> tuple[float, int]:
+    """(requests/s, requests) of one wrk run; refuses a run with non-2xx answers or socket
+    errors."""
     if load == "GET":
         body = GET_BODY % {"path": f"/v1/users/{server.user_id}"}
     else:
@@ -235,7 +307,7 @@ def run_wrk(
     if errors:
         # sync gunicorn workers close every connection: count only errors other than these
         print(f"note: {server.label} {load} c={conns}: socket errors {errors.group(1)}")
-    return float(_RPS.search(out).group(1))
+    return float(_RPS.search(out).group(1)), int(_TOTAL.search(out).group(1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,6 +320,20 @@ def main(argv: list[str] | None = None) -> int:
         choices=("GET", "POST"),
         action="append",
         help="run only this load (repeatable; default: GET and POST)",
+    )
+    parser.add_argument(
+        "--spin",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add the reference server 'waitress/raw + spin' (raw app behind N empty loop "
+        "iterations)",
+    )
+    parser.add_argument(
+        "--counters",
+        action="store_true",
+        help="also report instructions and cycles per request of the waitress servers "
+        "(perf stat on their CPU; needs perf and pinning)",
     )
     parser.add_argument(
         "--no-pin",
@@ -265,8 +351,19 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str, int], list[float]] = {}
     split = split_cpus() if args.pin else None
     server_cpus, client_cpus = split or (None, None)
+    if args.counters and not (server_cpus and counters_work(server_cpus)):
+        raise SystemExit(
+            "--counters needs pinning and perf stat with hardware counters "
+            "(apt-get install -y linux-perf; try: perf stat -e instructions:u true)"
+        )
+    specs = dict(SERVERS)
+    if args.spin > 0:
+        specs[SPIN_LABEL] = ("waitress", "spin", "")
+    counts: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     with c.Workspace() as ws:
-        servers = [Server(label, *spec, ws.dir, server_cpus) for label, spec in SERVERS.items()]
+        servers = [
+            Server(label, *spec, ws.dir, server_cpus, args.spin) for label, spec in specs.items()
+        ]
         try:
             for server in servers:
                 server.wait()
@@ -278,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
                     order = list(servers)
                     rng.shuffle(order)
                     for server in order:
-                        rps = run_wrk(
+                        counting = args.counters and server.cpus
+                        counter = Counters(server.cpus) if counting else None
+                        rps, total = run_wrk(
                             server,
                             load,
                             conns,
@@ -287,7 +386,11 @@ def main(argv: list[str] | None = None) -> int:
                             f"r{rep}c{conns}",
                             client_cpus,
                         )
-                        results.setdefault((server.label, load, conns), []).append(rps)
+                        key = (server.label, load, conns)
+                        results.setdefault(key, []).append(rps)
+                        if counter is not None:
+                            per = {e: n / total for e, n in counter.stop().items()}
+                            counts.setdefault(key, []).append(per)
         finally:
             for server in servers:
                 server.stop()
@@ -305,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Not pinned: servers and wrk share every CPU.\n")
     rows = []
     for load, conns in loads:
-        for label in SERVERS:
+        for label in specs:
             vals = results[(label, load, conns)]
             lo, med = c.summary(vals)
             hi = max(vals)
@@ -330,7 +433,62 @@ def main(argv: list[str] | None = None) -> int:
             + f"; gunicorn ours/flask **{r_gun:.2f}** (target >= 1.0: "
             + f"{'met' if r_gun >= 1.0 else 'MISSED'})"
         )
+    if counts:
+        print_counters(counts, loads, specs)
     return 0
+
+
+def print_counters(
+    counts: dict[tuple[str, str, int], list[dict[str, float]]],
+    loads: list[tuple[str, int]],
+    specs: dict[str, Any],
+) -> None:
+    """The ``--counters`` table: medians over the repeats, per request, user + kernel."""
+    print("\n### CPU counters of the waitress CPU (perf stat -C), per request\n")
+    rows = []
+    for load, conns in loads:
+        for label in specs:
+            runs = counts.get((label, load, conns))
+            if not runs:
+                continue
+            instr = c.summary([r["instructions:u"] + r["instructions:k"] for r in runs])[1]
+            user = c.summary([r["instructions:u"] for r in runs])[1]
+            cycles = c.summary([r["cycles:u"] + r["cycles:k"] for r in runs])[1]
+            rows.append(
+                [
+                    f"{load} c={conns} {label}",
+                    f"{instr / 1000:.0f}",
+                    f"{user / 1000:.0f}",
+                    f"{cycles / 1000:.0f}",
+                    f"{instr / cycles:.2f}",
+                ]
+            )
+    print(
+        c.table(
+            [
+                "load, server/app",
+                "k instr (u+k)",
+                "k instr (user)",
+                "k cycles (u+k)",
+                "instr/cycle",
+            ],
+            rows,
+        )
+    )
+    print()
+    for load, conns in loads:
+        med = {
+            label: c.summary(
+                [r["cycles:u"] + r["cycles:k"] for r in counts.get((label, load, conns), [])]
+            )[1]
+            for label in ("waitress/raw", "waitress/ours", SPIN_LABEL)
+            if counts.get((label, load, conns))
+        }
+        ratio = med["waitress/raw"] / med["waitress/ours"]
+        line = f"- {load} c={conns}: cycles raw/ours **{ratio:.2f}**"
+        if SPIN_LABEL in med:
+            line += f", raw/(raw + spin) {med['waitress/raw'] / med[SPIN_LABEL]:.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
