@@ -389,8 +389,13 @@ def main(argv: list[str] | None = None) -> int:
                         key = (server.label, load, conns)
                         results.setdefault(key, []).append(rps)
                         if counter is not None:
-                            per = {e: n / total for e, n in counter.stop().items()}
-                            counts.setdefault(key, []).append(per)
+                            got = counter.stop()
+                            if set(got) != set(EVENTS):
+                                print(f"note: {key}: perf counted only {sorted(got)}; run left out")
+                                continue
+                            counts.setdefault(key, []).append(
+                                {e: n / total for e, n in got.items()}
+                            )
         finally:
             for server in servers:
                 server.stop()
@@ -484,6 +489,8 @@ def print_counters(
             for label in ("waitress/raw", "waitress/ours", SPIN_LABEL)
             if counts.get((label, load, conns))
         }
+        if "waitress/raw" not in med or "waitress/ours" not in med:
+            continue
         ratio = med["waitress/raw"] / med["waitress/ours"]
         line = f"- {load} c={conns}: cycles raw/ours **{ratio:.2f}**"
         if SPIN_LABEL in med:
