@@ -10,8 +10,9 @@ Servers (all on 127.0.0.1, all started at once, each in its own process, stdout/
   ``ours`` and ``flask``.
 
 Loads: ``GET /v1/users/{id}`` and ``POST /v1/users`` (a unique name per request, from a wrk
-Lua script), with 2 and 16 connections (wrk ``-t 2``); every request carries
-``X-Auth-Token`` (only ours checks it), ``Accept: application/json`` and ``X-Forwarded-For``.
+Lua script), with 2 and 16 connections (``--conns``; wrk ``-t 2``, ``-t 1`` for one
+connection); every request carries ``X-Auth-Token`` (only ours checks it), ``Accept:
+application/json`` and ``X-Forwarded-For``.
 Each run lasts ``--duration`` seconds; every repeat runs every (load, server) pair once, servers
 in a shuffled order.  Needs ``wrk`` (``apt-get install -y wrk``).
 
@@ -279,7 +280,7 @@ def run_wrk(
             [
                 "wrk",
                 "-t",
-                "2",
+                str(min(2, conns)),
                 "-c",
                 str(conns),
                 "-d",
@@ -322,6 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this load (repeatable; default: GET and POST)",
     )
     parser.add_argument(
+        "--conns",
+        type=int,
+        nargs="+",
+        default=[2, 16],
+        metavar="C",
+        help="connection counts to run (default: 2 16; with 1, wrk runs one thread)",
+    )
+    parser.add_argument(
         "--spin",
         type=int,
         default=0,
@@ -344,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.duration = 1, 2
+    if min(args.conns) < 1:
+        parser.error(f"--conns: connection counts must be >= 1, got {args.conns}")
     if shutil.which("wrk") is None:
         raise SystemExit("http_bench needs wrk: apt-get install -y wrk")
     wanted = args.load or ["GET", "POST"]
-    loads = [(load, conns) for load in ("GET", "POST") if load in wanted for conns in (2, 16)]
+    loads = [(load, conns) for load in ("GET", "POST") if load in wanted for conns in args.conns]
     results: dict[tuple[str, str, int], list[float]] = {}
     split = split_cpus() if args.pin else None
     server_cpus, client_cpus = split or (None, None)
@@ -401,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
     print("## Over HTTP (wrk, loopback)\n")
     print(
-        f"{args.repeats} repeats x {args.duration:g} s per run, wrk -t 2; requests/s "
-        "(higher is better); waitress threads=4 for every app, gunicorn -w 2 sync workers.\n"
+        f"{args.repeats} repeats x {args.duration:g} s per run, wrk -t 2 (-t 1 for c=1); "
+        "requests/s (higher is better); waitress threads=4 for every app, gunicorn -w 2 sync "
+        "workers.\n"
     )
     if split:
         print(
@@ -429,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             "flask": f" (target >= 1.2: {'met' if r_flask >= 1.2 else 'MISSED'})",
             "raw": f" (target >= 0.85: {'met' if r_raw >= 0.85 else 'MISSED'})",
         }
-        get = load == "GET"
+        get = load == "GET" and conns in (2, 16)  # the loads the targets name
         print(
             f"- {load} c={conns}: waitress ours/flask **{r_flask:.2f}**"
             + (verdict["flask"] if get else "")
