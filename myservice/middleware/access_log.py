@@ -186,8 +186,10 @@ class LineQueue:
         self._flush_lock = threading.Lock()  # one thread logs at a time: order is kept
         self._thread: threading.Thread | None = None
         # True while the logger thread sleeps on an empty queue (or is not started): the next
-        # put() must wake it.  Set under _wake before the thread looks at the queue, so a
-        # put() either sees it or has appended before that look.
+        # put() must wake it.  Set under _wake before each look of the thread at the queue,
+        # so a put() either sees it or has appended before that look.  The put() that wakes
+        # the thread clears it (under _wake), so the puts made before the woken thread gets
+        # to run do not notify again.
         self._idle = True
 
     def put(self, line: _Line) -> None:
@@ -198,9 +200,11 @@ class LineQueue:
         lines.append(line)
         if self._idle:
             with self._wake:
-                if self._thread is None:
-                    self._start()
-                self._wake.notify()
+                if self._idle:
+                    self._idle = False
+                    if self._thread is None:
+                        self._start()
+                    self._wake.notify()
 
     def flush(self) -> None:
         """Log every waiting line, in order, on the calling thread."""
@@ -224,9 +228,13 @@ class LineQueue:
         lines, wake = self._lines, self._wake
         while True:
             with wake:
+                # armed before every look at the queue (a put() appends, then reads the
+                # flag): woken to a queue a flush() has emptied, the thread must be woken
+                # again by the next put(), whose notify cleared the flag
                 self._idle = True
                 while not lines:
                     wake.wait()
+                    self._idle = True
                 self._idle = False
             time.sleep(self.interval)  # let the lines of this moment gather
             try:

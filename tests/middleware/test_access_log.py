@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import re
@@ -355,3 +356,105 @@ def test_the_logger_thread_survives_when_reporting_the_failure_fails_too(capfd, 
         root.setLevel(level)
     queue.put(_a_line())  # the thread is still there and logs the next line
     wait_for(lambda: len(recorder.seen) == 2)
+
+
+class _CountingCondition(threading.Condition):
+    """A Condition that counts ``notify`` calls and waits begun."""
+
+    def __init__(self, lock):
+        super().__init__(lock)
+        self.notified = 0
+        self.waits = 0
+
+    def notify(self, n=1):
+        self.notified += 1
+        super().notify(n)
+
+    def wait(self, timeout=None):
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_a_burst_of_lines_wakes_the_logger_thread_once(recorder, monkeypatch):
+    """Until the woken thread runs, further lines must not notify it again (each notify is a
+    Condition round trip on the request thread)."""
+    queue = access_log.LineQueue(5)
+    queue._wake = cond = _CountingCondition(threading.Lock())
+    started = []
+    monkeypatch.setattr(
+        queue, "_start", lambda: started.append(True) or setattr(queue, "_thread", 1)
+    )
+    for _ in range(50):
+        queue.put(_a_line())
+    assert started == [True]
+    assert cond.notified == 1
+    queue.flush()
+    assert len(recorder.seen) == 50
+
+
+def test_a_thread_woken_to_an_emptied_queue_is_woken_by_the_next_line(recorder):
+    """The thread is notified, but a flush() empties the queue before it looks: it must go
+    back to sleep ready to be woken, or the next lines would wait for MAX_PENDING or exit."""
+    queue = access_log.LineQueue(0.01)
+    queue.put(_a_line())  # starts the thread, which logs that line
+    wait_for(lambda: len(recorder.seen) == 1 and queue._idle)
+    with queue._wake:  # wake it as a put() does, then take the line away before it looks
+        queue._lines.append(_a_line())
+        queue._idle = False
+        queue._wake.notify()
+        queue._lines.clear()
+    wait_for(lambda: queue._idle)  # it found the queue empty and is ready to be woken again
+    queue.put(_a_line())
+    wait_for(lambda: len(recorder.seen) == 2)
+
+
+def test_no_line_is_left_waiting_when_threads_put_and_flush_at_once(recorder):
+    """Request threads putting lines while others flush: every line is logged by the
+    logger thread without a last flush() (a lost wake-up would leave lines queued)."""
+    queue = access_log.LineQueue(0.001)
+    line = _a_line()
+
+    def producer(n):
+        for i in range(n):
+            queue.put(line)
+            if i % 50 == 0:
+                queue.flush()
+            if i % 7 == 0:
+                time.sleep(0)
+
+    threads = [threading.Thread(target=producer, args=(400,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: len(recorder.seen) == 1600)
+    assert len(queue) == 0
+
+
+def test_the_wake_flag_is_armed_whenever_the_logger_thread_looks_at_the_queue(recorder):
+    """put() appends, then reads the flag without the lock: the thread must arm the flag
+    before each look, or a line appended just after a look that found the queue empty would
+    not wake it.  The queue records the flag at every look the logger thread makes."""
+    seen_flags = []
+
+    class Lines(collections.deque):
+        def __len__(self):
+            looking = not queue._flush_lock.locked()  # not flush()'s own loop
+            if looking and threading.current_thread().name == "myservice-access-log":
+                seen_flags.append(queue._idle)
+            return super().__len__()
+
+    queue = access_log.LineQueue(0.01)
+    queue._lines = Lines()
+    queue.put(_a_line())
+    wait_for(lambda: len(recorder.seen) == 1 and queue._idle)
+    with queue._wake:  # wake it to a queue emptied before it looks (see the test above)
+        queue._lines.append(_a_line())
+        queue._idle = False
+        queue._wake.notify()
+        queue._lines.clear()
+    wait_for(lambda: queue._idle)
+    queue.put(_a_line())
+    wait_for(lambda: len(recorder.seen) == 2)
+    assert len(seen_flags) >= 3
+    assert all(seen_flags), seen_flags
