@@ -71,7 +71,7 @@ SERVERS = {
 #: the reference server added by ``--spin`` (not a peer, not a target)
 SPIN_LABEL = "waitress/raw + spin"
 
-#: hardware events read by ``--counters``, and their column names
+#: hardware events read by ``--counters`` (user and kernel instructions and cycles)
 EVENTS = ("instructions:u", "instructions:k", "cycles:u", "cycles:k")
 
 LUA = """

@@ -359,20 +359,26 @@ def test_the_logger_thread_survives_when_reporting_the_failure_fails_too(capfd, 
 
 
 class _CountingCondition(threading.Condition):
-    """A Condition that counts ``notify`` calls and waits begun."""
+    """A Condition that counts ``notify`` calls."""
 
     def __init__(self, lock):
         super().__init__(lock)
         self.notified = 0
-        self.waits = 0
 
     def notify(self, n=1):
         self.notified += 1
         super().notify(n)
 
-    def wait(self, timeout=None):
-        self.waits += 1
-        return super().wait(timeout)
+
+def _wake_to_an_emptied_queue(queue):
+    """Wake the sleeping logger thread as a put() does, then take the line away before it
+    looks (as a flush() on another thread can); return once it sleeps again."""
+    with queue._wake:
+        queue._lines.append(_a_line())
+        queue._idle = False
+        queue._wake.notify()
+        queue._lines.clear()
+    wait_for(lambda: queue._idle)
 
 
 def test_a_burst_of_lines_wakes_the_logger_thread_once(recorder, monkeypatch):
@@ -398,12 +404,7 @@ def test_a_thread_woken_to_an_emptied_queue_is_woken_by_the_next_line(recorder):
     queue = access_log.LineQueue(0.01)
     queue.put(_a_line())  # starts the thread, which logs that line
     wait_for(lambda: len(recorder.seen) == 1 and queue._idle)
-    with queue._wake:  # wake it as a put() does, then take the line away before it looks
-        queue._lines.append(_a_line())
-        queue._idle = False
-        queue._wake.notify()
-        queue._lines.clear()
-    wait_for(lambda: queue._idle)  # it found the queue empty and is ready to be woken again
+    _wake_to_an_emptied_queue(queue)  # it found the queue empty and is ready to be woken again
     queue.put(_a_line())
     wait_for(lambda: len(recorder.seen) == 2)
 
@@ -448,12 +449,7 @@ def test_the_wake_flag_is_armed_whenever_the_logger_thread_looks_at_the_queue(re
     queue._lines = Lines()
     queue.put(_a_line())
     wait_for(lambda: len(recorder.seen) == 1 and queue._idle)
-    with queue._wake:  # wake it to a queue emptied before it looks (see the test above)
-        queue._lines.append(_a_line())
-        queue._idle = False
-        queue._wake.notify()
-        queue._lines.clear()
-    wait_for(lambda: queue._idle)
+    _wake_to_an_emptied_queue(queue)
     queue.put(_a_line())
     wait_for(lambda: len(recorder.seen) == 2)
     assert len(seen_flags) >= 3
