@@ -110,7 +110,10 @@ class Server:
         workdir: Path,
         server_cpus: set[int] | None = None,
         spin: int = 0,
+        prefix: tuple[str, ...] = (),
     ) -> None:
+        """``prefix``: a command the waitress server runs under (``http_instr_bench.py``'s
+        valgrind); empty: the server runs as it is."""
         self.label = label
         self.kind = kind
         self.port = c.free_port()
@@ -134,7 +137,14 @@ class Server:
         env = dict(os.environ, **{c.WORKSPACE_ENV: str(self.workdir), c.SPIN_ENV: str(spin)})
         self.cpus = server_cpus if server == "waitress" else None
         if server == "waitress":
-            cmd = [sys.executable, str(HERE / "_serve.py"), kind, str(self.port), str(THREADS)]
+            cmd = [
+                *prefix,
+                sys.executable,
+                str(HERE / "_serve.py"),
+                kind,
+                str(self.port),
+                str(THREADS),
+            ]
         else:
             cmd = [
                 str(c.VENV_BIN / "gunicorn"),
