@@ -85,8 +85,9 @@ class Callgrind:
         raise SystemExit(f"callgrind wrote no dump for pid {self.pid} within 60 s")
 
     def _dump_numbers(self) -> set[int]:
-        names = (p.name for p in self._out_dir.glob(self._dumps + "*"))
-        return {int(n[len(self._dumps) :]) for n in names if n[len(self._dumps) :].isdigit()}
+        """The N of every ``callgrind.PID.out.N`` written so far."""
+        suffixes = (p.suffix[1:] for p in self._out_dir.glob(self._dumps + "*"))
+        return {int(n) for n in suffixes if n.isdigit()}
 
 
 def main(argv: list[str] | None = None) -> int:
