@@ -89,6 +89,7 @@ from myservice.api import extension_list, policy, users, version
 from myservice.wsgi import faults
 from myservice.wsgi.context import CONTEXT_KEY, ServiceContext
 from myservice.wsgi.reply import JSON, Reply
+from myservice.wsgi.suggest import closest_path, no_resource
 
 LOG = logging.getLogger(__name__)
 
@@ -288,7 +289,10 @@ class Router:
             if route.match(path, environ) is not False:
                 allowed.update(self._allow[route.name].split(", "))
         if not allowed:
-            return faults.APIError(404, f"No resource at {_full_path(environ)}.")
+            close = closest_path(path, (route.path for route in self._routes))
+            if close is not None:
+                close = environ.get("SCRIPT_NAME", "") + close
+            return faults.APIError(404, no_resource(_full_path(environ), close))
         allow = ", ".join(sorted(allowed))
         return faults.APIError(
             405,

@@ -39,6 +39,7 @@ from myservice import conf
 from myservice.middleware.request_id import new_request_id
 from myservice.wsgi import faults
 from myservice.wsgi.loader import explain
+from myservice.wsgi.suggest import closest_path, no_resource
 
 LOG = logging.getLogger(__name__)
 
@@ -81,9 +82,18 @@ class URLMap:
             environ,
             start_response,
             404,
-            f"No resource at {path or '/'}; see / for the API versions.",
+            no_resource(path or "/", self._closest(environ, path)) + " See / for the API versions.",
             headers=[(faults.REQUEST_ID_HEADER, rid)],
         )
+
+    def _closest(self, environ: dict, path: str) -> str | None:
+        """For a mistyped prefix, the path with the closest prefix (``/vl/users`` ->
+        ``/v1/users``); else ``None``."""
+        first, slash, rest = path.lstrip("/").partition("/")
+        close = closest_path(f"/{first}", (prefix for prefix, _ in self._prefixes))
+        if close is None:
+            return None
+        return f"{environ.get('SCRIPT_NAME', '')}{close}{slash}{rest}"
 
     def close(self) -> None:
         """Close the shared ServiceContext (storage connections), if it can be closed."""

@@ -36,6 +36,27 @@ def test_unknown_path_is_404_in_the_envelope(api, path):
 
 
 @pytest.mark.parametrize(
+    ("path", "suggestion"),
+    [
+        ("/v1/usrs", "/v1/users"),
+        ("/v1/users/", "/v1/users"),
+        ("/v1/users/abc/", "/v1/users/abc"),
+        ("/v1/extension", "/v1/extensions"),
+        ("/v1/opnapi.json", "/v1/openapi.json"),
+    ],
+)
+def test_404_names_the_closest_route_path(api, path, suggestion):
+    detail = envelope_of(api.get(path, headers=READER, status=404))["detail"]
+    assert detail == f"No resource at {path}; did you mean {suggestion}?"
+
+
+@pytest.mark.parametrize("path", ["/v1/nothing", "/v1/projects/p1"])
+def test_404_without_a_close_route_path_suggests_nothing(api, path):
+    detail = envelope_of(api.get(path, headers=READER, status=404))["detail"]
+    assert detail == f"No resource at {path}."
+
+
+@pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
         ("PUT", "/v1/users", "GET, HEAD, POST"),

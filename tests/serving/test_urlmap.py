@@ -137,6 +137,22 @@ def test_unknown_top_level_path_is_404_envelope_with_request_id(site, path):
     assert path in error["detail"]
 
 
+@pytest.mark.parametrize(
+    ("path", "suggestion"),
+    [("/vl/users/42", "/v1/users/42"), ("/v10", "/v1"), ("/healthchek", "/healthcheck")],
+)
+def test_404_of_a_mistyped_prefix_names_the_closest(site, path, suggestion):
+    detail = webtest.TestApp(_app(site)).get(path, status=404).json["errors"][0]["detail"]
+    assert detail == (
+        f"No resource at {path}; did you mean {suggestion}? See / for the API versions."
+    )
+
+
+def test_404_of_an_unrelated_path_only_points_to_the_versions(site):
+    detail = webtest.TestApp(_app(site)).get("/x/v1", status=404).json["errors"][0]["detail"]
+    assert detail == "No resource at /x/v1. See / for the API versions."
+
+
 def test_404_ids_are_fresh_per_request(site):
     app = webtest.TestApp(_app(site))
     first = app.get("/nope", status=404).headers[REQUEST_ID_HEADER]
