@@ -19,13 +19,14 @@ declarations validate those values.
 from __future__ import annotations
 
 import configparser
-import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from myservice.suggest import closest, did_you_mean
 
 #: the key under which the urlmap composite hands the loaded :class:`Config` to every factory
 GLOBAL_CONF_KEY = "myservice.config"
@@ -105,8 +106,7 @@ class Opt:
         if self.maximum is not None and value > self.maximum:
             raise ValueError(f"expected a value <= {self.maximum:g}")
         if self.choices is not None and value not in self.choices:
-            close = difflib.get_close_matches(str(value), self.choices, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(value), self.choices)
             raise ValueError(f"expected one of {', '.join(self.choices)}{hint}")
         return value
 
@@ -401,8 +401,7 @@ def _lookup(section: str, name: str, origin: str) -> Opt:
     opts = {o.name: o for o in OPTIONS[section]}
     if name in opts:
         return opts[name]
-    close = difflib.get_close_matches(name, list(opts), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, opts)
     raise ConfigError(
         f"{origin}: [{section}] {name}: unknown option{hint} "
         f"(options of [{section}]: {', '.join(sorted(opts))})"
@@ -498,8 +497,8 @@ def load(path: str | os.PathLike[str]) -> Config:
             continue
         if section not in OPTIONS or section == _DEFAULT:
             known = [s for s in OPTIONS if s != _DEFAULT]
-            close = difflib.get_close_matches(section, known, n=1)
-            hint = f"; did you mean [{close[0]}]?" if close else ""
+            close = closest(section, known)
+            hint = f"; did you mean [{close}]?" if close else ""
             raise ConfigError(
                 f"{origin}: [{section}]: unknown section{hint} "
                 f"(known sections: {', '.join(known)}, or [plugin:NAME] for a plugin)"

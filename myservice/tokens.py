@@ -19,7 +19,6 @@ A missing file means "no tokens".
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fcntl
 import hashlib
 import hmac
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from myservice.conf import ConfigError
+from myservice.suggest import did_you_mean
 
 FORMAT_VERSION = 1
 
@@ -288,8 +288,7 @@ class TokenStore:
             records = self.load()
             record = records.get(token_id)
             if record is None:
-                close = difflib.get_close_matches(token_id, list(records), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(token_id, records)
                 raise TokenStoreError(
                     f"{self.path}: no token with id {token_id!r}{hint} "
                     "(see 'myservice-manage token list')"

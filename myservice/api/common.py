@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from webob.request import DisconnectionError
 
 from myservice.api import policy, schemas
+from myservice.suggest import did_you_mean
 from myservice.wsgi.faults import REQUEST_ID_KEY, APIError
 from myservice.wsgi.reply import JSON
 
@@ -157,7 +158,8 @@ def single_params(req: webob.Request, allowed: Iterable[str]) -> dict[str, str]:
         if key not in allowed:
             raise APIError(
                 400,
-                f"Unknown query parameter {key!r}; allowed: {', '.join(allowed)}.",
+                f"Unknown query parameter {key!r}{did_you_mean(key, allowed)} "
+                f"(allowed: {', '.join(allowed)}).",
             )
         if key in out:
             raise APIError(400, f"Query parameter {key!r} is given more than once.")

@@ -18,7 +18,6 @@ fast check may only be *stricter*, never more lenient, than the reference; the t
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,7 @@ import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from myservice.suggest import did_you_mean
 from myservice.wsgi.faults import APIError
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -211,8 +211,7 @@ def describe(error: ValidationError) -> list[str]:
         extra = sorted(k for k in instance if k not in schema.get("properties", {}))
         out = []
         for key in extra:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, allowed)
             out.append(
                 f"{pointer([*error.absolute_path, key])}: unknown field{hint} "
                 f"(allowed: {', '.join(allowed)})"

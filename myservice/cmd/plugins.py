@@ -28,7 +28,6 @@ import argparse
 import configparser
 import contextlib
 import dataclasses
-import difflib
 import io
 import json
 import logging
@@ -37,6 +36,8 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn, TextIO
+
+from myservice.suggest import closest
 
 LOG = logging.getLogger(__name__)
 
@@ -201,8 +202,8 @@ def _resolve_namespaces(requested: Sequence[str], show_all: bool) -> list[str]:
 
 
 def _unknown_namespace_message(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; closest: {close[0]!r}" if close else ""
+    close = closest(name, known)
+    hint = f"; closest: {close!r}" if close else ""
     # Show the namespaces related to the one asked for first, then the rest.
     root = name.split(".", 1)[0]
     related = [n for n in known if n.split(".", 1)[0] == root] or list(DEFAULT_NAMESPACES)
@@ -384,8 +385,8 @@ def _describe_component(
 
 
 def _closest_section(parser: configparser.ConfigParser, wanted: str) -> str:
-    close = difflib.get_close_matches(wanted, parser.sections(), n=1, cutoff=0.6)
-    return f" (closest: [{close[0]}])" if close else ""
+    close = closest(wanted, parser.sections())
+    return f" (closest: [{close}])" if close else ""
 
 
 def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:

@@ -36,11 +36,11 @@ works too.
 from __future__ import annotations
 
 import configparser
-import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from myservice.conf import ConfigError
+from myservice.suggest import did_you_mean
 
 #: entry-point namespace of middleware plugins
 NAMESPACE = "myservice.middleware"
@@ -88,8 +88,7 @@ def plugin_filter_factory(
         )
     names = sorted({ep.name for ep in discovery.get_entry_points(NAMESPACE)})
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, names)
         raise ConfigError(
             f"{where} {_section_of(ini_file, name)}: plugin = {name}: no such middleware in "
             f"namespace {NAMESPACE!r}{hint} (installed: {', '.join(names) or 'none'}; "

@@ -16,7 +16,6 @@ a driver that cannot be imported, or a driver whose ``start()`` raises
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from myservice.plugins import DriverManager
 from myservice.plugins.discovery import get_entry_points
 from myservice.plugins.exception import MultipleMatches, NoUniqueMatch
 from myservice.storage.base import StartupError, StorageDriver, Unavailable
+from myservice.suggest import did_you_mean
 
 LOG = logging.getLogger(__name__)
 
@@ -180,8 +180,7 @@ def load_storage(conf: conf_mod.Config) -> StorageDriver:
         ) from None
     except NoUniqueMatch:
         names = _storage_names()
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, names)
         raise conf_mod.ConfigError(
             f"{where}: [storage] driver = {name}: no such storage driver{hint} "
             f"(installed in '{STORAGE_NAMESPACE}': {', '.join(names) or 'none'})"

@@ -11,11 +11,10 @@ it loads its sub-applications, :func:`load_app` for anything raised outside the 
 from __future__ import annotations
 
 import configparser
-import difflib
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import importlib_metadata
 from paste.deploy import loadapp
 
 from myservice.conf import ConfigError
+from myservice.suggest import closest, did_you_mean
 
 LOG = logging.getLogger(__name__)
 
@@ -131,20 +131,20 @@ def _unknown_entry_point(
         known = _entry_point_names(MIDDLEWARE_NAMESPACE)
         kind = f"filter {name!r} in namespace {MIDDLEWARE_NAMESPACE}"
         direct = set(_entry_point_names(*_FILTER_PROTOCOLS, dist=egg))
-        close = difflib.get_close_matches(name, known, n=1)
-        if close and close[0] not in direct:
+        close = closest(name, known)
+        if close and close not in direct:
             # a third-party filter: reachable only through the plugin filter
             hint = (
-                f"; did you mean {close[0]!r}? (a third-party filter: "
-                f"use = egg:myservice#plugin and plugin = {close[0]})"
+                f"; did you mean {close!r}? (a third-party filter: "
+                f"use = egg:myservice#plugin and plugin = {close})"
             )
         else:
-            hint = _hint(name, known)
+            hint = did_you_mean(name, known)
     else:
         groups = _FILTER_PROTOCOLS if is_filter else _APP_PROTOCOLS
         known = _entry_point_names(*groups, dist=egg)
         kind = f"{'filter' if is_filter else 'application'} {name!r} in {egg!r}"
-        hint = _hint(name, known)
+        hint = did_you_mean(name, known)
     return ConfigError(
         f"{ini_path}{where}: use = {use}: no {kind}{hint} (known: {', '.join(known) or 'none'})"
     )
@@ -172,7 +172,7 @@ def _missing_section(
     where = f" [{referrers[0]}]" if referrers else ""
     return ConfigError(
         f"{ini_path}{where}: {kind} {name!r} has no [{wanted[0]}:{name}] section"
-        f"{_hint(name, known)} (defined: {', '.join(sorted(known)) or 'none'})"
+        f"{did_you_mean(name, known)} (defined: {', '.join(sorted(known)) or 'none'})"
     )
 
 
@@ -207,11 +207,6 @@ def _entry_point_names(*groups: str, dist: str | None = None) -> list[str]:
             if dist is None or (ep.dist is not None and _normal(ep.dist.name) == _normal(dist)):
                 names.add(ep.name)
     return sorted(names)
-
-
-def _hint(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _normal(name: str) -> str:

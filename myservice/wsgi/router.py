@@ -86,10 +86,10 @@ import webob
 from webob.acceptparse import create_accept_header
 
 from myservice.api import extension_list, policy, users, version
+from myservice.suggest import closest_path, no_resource
 from myservice.wsgi import faults
 from myservice.wsgi.context import CONTEXT_KEY, ServiceContext
 from myservice.wsgi.reply import JSON, Reply
-from myservice.wsgi.suggest import closest_path, no_resource
 
 LOG = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from typing import Any
 
 from myservice import conf
 from myservice.middleware.request_id import new_request_id
+from myservice.suggest import closest_path, no_resource
 from myservice.wsgi import faults
 from myservice.wsgi.loader import explain
-from myservice.wsgi.suggest import closest_path, no_resource
 
 LOG = logging.getLogger(__name__)
 

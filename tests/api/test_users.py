@@ -354,6 +354,15 @@ def test_unknown_or_repeated_query_parameter_is_400(api):
     assert "'limit'" in envelope_of(res)["detail"]
 
 
+def test_a_mistyped_query_parameter_names_the_closest(api):
+    res = api.get("/v1/users?limt=5", headers=READER, status=400)
+    assert envelope_of(res)["detail"] == (
+        "Unknown query parameter 'limt'; did you mean 'limit'? (allowed: limit, marker, name)."
+    )
+    res = api.get("/v1/users?sort=name", headers=READER, status=400)
+    assert "did you mean" not in envelope_of(res)["detail"]
+
+
 def test_query_string_not_utf8_is_400(api):
     res = api.get("/v1/users?name=%ff", headers=READER, status=400)
     assert "UTF-8" in envelope_of(res)["detail"]

@@ -20,7 +20,6 @@ target, distribution and version, the exception; traceback at DEBUG) and left ou
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from myservice import conf as conf_mod
 from myservice.plugins import ExtensionManager, NamedExtensionManager
 from myservice.plugins.discovery import get_entry_points
 from myservice.plugins.extension import Extension, describe_entry_point
+from myservice.suggest import closest
 
 LOG = logging.getLogger(__name__)
 
@@ -84,8 +84,8 @@ def _check_requested(conf: conf_mod.Config, requested: list[str]) -> None:
         return
     parts = []
     for alias in unknown:
-        close = difflib.get_close_matches(alias, existing, n=1)
-        parts.append(f"{alias!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        close = closest(alias, existing)
+        parts.append(f"{alias!r}" + (f" (did you mean {close!r}?)" if close else ""))
     raise conf_mod.ConfigError(
         f"{_where(conf)}: [api] extensions: no such API extension "
         f"{', '.join(parts)} (installed in {NAMESPACE!r}: {', '.join(existing) or 'none'}; "

@@ -1,10 +1,10 @@
-"""closest_path: the "did you mean" of the router's and the urlmap's 404s."""
+"""myservice.suggest: the "did you mean" of error messages."""
 
 from __future__ import annotations
 
 import pytest
 
-from myservice.wsgi.suggest import MAX_LENGTH, closest_path, no_resource
+from myservice.suggest import MAX_LENGTH, closest, closest_path, did_you_mean, no_resource
 
 TEMPLATES = ["/users", "/users/{user_id}", "/users/{user_id}/metadata", "/extensions"]
 
@@ -51,3 +51,10 @@ def test_no_resource_detail():
         no_resource("/v1/usrs", "/v1/users") == "No resource at /v1/usrs; did you mean /v1/users?"
     )
     assert no_resource("/v1/nothing", None) == "No resource at /v1/nothing."
+
+
+def test_closest_name_and_its_hint():
+    assert closest("sqlte", ["memory", "sqlite"]) == "sqlite"
+    assert closest("oracle", ["memory", "sqlite"]) is None
+    assert did_you_mean("sqlte", ("memory", "sqlite")) == "; did you mean 'sqlite'?"
+    assert did_you_mean("oracle", {"memory": 1, "sqlite": 2}) == ""

@@ -1,12 +1,28 @@
-"""The "did you mean" of a 404: the known path most like a path nobody serves.
+"""The "did you mean" of error messages: the valid name or path closest to a wrong one.
 
-Used only on the error path (the urlmap's and the router's 404), never on a matched request.
+Every entry point (config file, paste ini, CLI, HTTP) answers an unknown name with the closest
+valid one, through these functions, so "close" means the same everywhere:
+:func:`difflib.get_close_matches`' default, a similarity ratio of at least 0.6, the highest
+wins.  Used only when building an error, never on the path of a valid request.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The one of ``choices`` most like ``name``, or ``None`` when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'closest'?"`` to end an error message, or ``""``."""
+    close = closest(name, choices)
+    return f"; did you mean {close!r}?" if close is not None else ""
+
 
 #: a longer path gets no suggestion: comparing strings costs up to the product of their
 #: lengths, and no typo makes a path this long
@@ -20,8 +36,7 @@ def closest_path(path: str, templates: Iterable[str]) -> str | None:
     many segments as ``path`` is compared with the request's own text in its ``{var}``
     segments (``/usrs/abc`` -> ``/users/abc``); a template with another number of segments
     is compared only if it has no variable (a suggestion never shows ``{var}``).  ``path``
-    itself is never suggested.  "Close" is :func:`difflib.get_close_matches`' default: a
-    similarity ratio of at least 0.6, the highest wins.  A ``path`` longer than
+    itself is never suggested.  A ``path`` longer than
     :data:`MAX_LENGTH` characters gets ``None``.
     """
     if len(path) > MAX_LENGTH:
@@ -40,8 +55,7 @@ def closest_path(path: str, templates: Iterable[str]) -> str | None:
         candidate = "/" + "/".join(parts)
         if candidate != path and candidate not in candidates:
             candidates.append(candidate)
-    close = difflib.get_close_matches(path, candidates, n=1)
-    return close[0] if close else None
+    return closest(path, candidates)
 
 
 def no_resource(shown: str, suggestion: str | None) -> str:
