@@ -17,8 +17,10 @@ What it does:
   updates and deletes only users it created, so it knows what every acknowledged write left);
 * then lists every user and checks: every acknowledged (2xx) create not acknowledged deleted
   is there with its last acknowledged description, nothing else is there except users whose
-  create had no answer or a 503 ("in doubt"), no 5xx other than the outage's 503s, the audit
-  log is valid JSON Lines;
+  create had no answer or a 503 ``myservice.outcome_unknown`` ("in doubt"); a write answered
+  503 ``myservice.service_unavailable`` (the driver vouches nothing was written) left nothing:
+  such a create is absent, such an update or delete did not happen; no 5xx other than the
+  outage's 503s; the audit log is valid JSON Lines;
 * reports requests/s, p50/p99 latency, status counts, rows expected vs found, resident memory
   of the server process (``VmRSS``) at start and at end.
 
@@ -154,11 +156,13 @@ class Stats:
     statuses: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)  # connection-level failures, by op
     outage_503: int = 0
+    unknown_503: int = 0  # of outage_503: writes answered myservice.outcome_unknown
     bad_503: list[str] = field(default_factory=list)  # a 503 not in the error envelope
     other_5xx: list[str] = field(default_factory=list)
     users: list[Owned] = field(default_factory=list)
     acked_writes: int = 0  # 2xx creates, updates and deletes: one audit line each
     in_doubt_creates: list[str] = field(default_factory=list)
+    unwritten_creates: list[str] = field(default_factory=list)  # 503 service_unavailable
 
 
 class LoadClient(threading.Thread):
@@ -210,8 +214,9 @@ class LoadClient(threading.Thread):
         parsed = json.loads(payload) if payload else None
         if res.status == 503:
             error = (parsed or {}).get("errors", [{}])[0] if isinstance(parsed, dict) else {}
-            if error.get("status") == 503 and error.get("code") == "myservice.service_unavailable":
+            if error.get("status") == 503 and error.get("code") in OUTAGE_CODES:
                 self.stats.outage_503 += 1
+                self.stats.unknown_503 += error["code"] == UNKNOWN
             else:
                 self.stats.bad_503.append(f"{method} {path}: {payload[:200]!r}")
         elif res.status >= 500:
@@ -239,6 +244,8 @@ class LoadClient(threading.Thread):
         if answer is not None and answer[0] == 201:
             self.stats.users.append(Owned(name, answer[1]["user"]["id"]))
             self.stats.acked_writes += 1
+        elif unwritten(answer):
+            self.stats.unwritten_creates.append(name)
         elif answer is None or answer[0] == 503:
             self.stats.in_doubt_creates.append(name)
 
@@ -254,7 +261,7 @@ class LoadClient(threading.Thread):
             user.description = text
             user.doubtful_descriptions.clear()
             self.stats.acked_writes += 1
-        elif answer is None or answer[0] == 503:
+        elif answer is None or (answer[0] == 503 and not unwritten(answer)):
             user.doubtful_descriptions.add(text)
 
     def op_delete(self, mine: list[Owned]) -> None:
@@ -263,12 +270,23 @@ class LoadClient(threading.Thread):
         if answer is not None and answer[0] == 204:
             user.deleted = True
             self.stats.acked_writes += 1
-        elif answer is None or answer[0] == 503:
+        elif answer is None or (answer[0] == 503 and not unwritten(answer)):
             user.delete_in_doubt = True
             user.deleted = True  # no further writes to it: its fate is unknown
 
     def op_list(self, _mine: list[Owned]) -> None:
         self.call("GET", f"/v1/users?limit={self.random.choice((10, 50))}")
+
+
+UNKNOWN = "myservice.outcome_unknown"
+OUTAGE_CODES = ("myservice.service_unavailable", UNKNOWN)
+
+
+def unwritten(answer: tuple[int, Any] | None) -> bool:
+    """A 503 ``myservice.service_unavailable``: the write certainly changed nothing."""
+    if answer is None or answer[0] != 503 or not isinstance(answer[1], dict):
+        return False
+    return answer[1].get("errors", [{}])[0].get("code") == "myservice.service_unavailable"
 
 
 def all_users(port: int, token: str) -> list[dict]:
@@ -299,8 +317,10 @@ def verify_rows(clients: list[LoadClient], found: list[dict]) -> dict[str, Any]:
     expected, problems = {}, []
     doubtful_creates: set[str] = set()
     doubtful_deletes: set[str] = set()
+    unwritten_creates: set[str] = set()
     for client in clients:
         doubtful_creates.update(client.stats.in_doubt_creates)
+        unwritten_creates.update(client.stats.unwritten_creates)
         for user in client.stats.users:
             if user.delete_in_doubt:
                 doubtful_deletes.add(user.name)
@@ -317,6 +337,10 @@ def verify_rows(clients: list[LoadClient], found: list[dict]) -> dict[str, Any]:
     may_exist = doubtful_creates | doubtful_deletes
     unexpected = [n for n in by_name if n not in expected and n not in may_exist]
     problems += [f"user {name} exists but was never acknowledged" for name in unexpected]
+    problems += [
+        f"user {name} exists, its create was answered 503 service_unavailable (nothing written)"
+        for name in sorted(unwritten_creates & by_name.keys())
+    ]
     return {
         "expected": len(expected),
         "found": len(found),
@@ -325,6 +349,7 @@ def verify_rows(clients: list[LoadClient], found: list[dict]) -> dict[str, Any]:
         "creates_in_doubt_present": len(doubtful_creates & by_name.keys()),
         "deletes_in_doubt": len(doubtful_deletes),
         "deletes_in_doubt_present": len(doubtful_deletes & by_name.keys()),
+        "creates_unwritten": len(unwritten_creates),
         "problems": problems,
     }
 
@@ -447,6 +472,7 @@ def run(args: argparse.Namespace, work: Path, db_url: Any, forwarder: Any) -> di
         statuses=dict(sorted(statuses.items())),
         connection_failures=dict(errors),
         outage_503=sum(s.outage_503 for s in stats),
+        outage_503_unknown=sum(s.unknown_503 for s in stats),
         bad_503=[x for s in stats for x in s.bad_503][:5],
         other_5xx=[x for s in stats for x in s.other_5xx][:5],
         other_5xx_count=sum(len(s.other_5xx) for s in stats),

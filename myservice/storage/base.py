@@ -33,9 +33,10 @@ Users are plain dicts.  What a driver receives and returns:
 What a driver may raise: :class:`NotFound` (unknown id), :class:`Conflict` (duplicate name, also
 under concurrent creates), :class:`MarkerNotFound` (unknown marker), :class:`Unavailable` (the
 backend cannot be reached; the API answers 503 and the same process must recover once the
-backend is back), :class:`StartupError` (from ``start()``: misconfiguration, a missing client
-library, a schema that is behind; the message is shown to the operator as is).  Any other
-exception is a bug and becomes a 500.
+backend is back; set its ``nothing_written`` when a failed write certainly changed nothing),
+:class:`StartupError` (from ``start()``: misconfiguration, a missing client library, a schema
+that is behind; the message is shown to the operator as is).  Any other exception is a bug
+and becomes a 500.
 
 A driver must be safe to call from several threads at once (waitress) and, for persistent
 drivers, from several processes over one database (gunicorn workers).
@@ -68,7 +69,18 @@ class MarkerNotFound(StorageError):
 
 
 class Unavailable(StorageError):
-    """The backend cannot be reached right now."""
+    """The backend cannot be reached right now.
+
+    ``nothing_written``: pass ``True`` only when the driver knows the failed call changed
+    nothing (it failed before any commit was attempted), so a client may simply send the same
+    write again.  Left ``False``, a failed write is reported to the client as one whose outcome
+    is unknown (the commit may have reached the backend before the connection was lost), and
+    it is told to check before retrying.  Reads are answered the same either way.
+    """
+
+    def __init__(self, *args: object, nothing_written: bool = False) -> None:
+        super().__init__(*args)
+        self.nothing_written = nothing_written
 
 
 class StartupError(StorageError):

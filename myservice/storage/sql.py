@@ -200,10 +200,14 @@ class SQLDriver(StorageDriver):
         """A deadlock or serialization failure: the transaction may simply be run again."""
         return False
 
-    def _unavailable(self, exc: BaseException) -> Unavailable:
+    def _unavailable(self, exc: BaseException, *, committing: bool = False) -> Unavailable:
+        """``committing``: the connection failed while a write transaction was committing, so
+        whether it was saved is unknown; otherwise nothing was written."""
         message = f"database {self.url_for_display} unavailable: {self._describe(exc)}"
+        if committing:
+            message += " (while committing: the change may or may not have been saved)"
         LOG.warning("%s", message)
-        return Unavailable(message)
+        return Unavailable(message, nothing_written=not committing)
 
     def _write_guard(self) -> contextlib.AbstractContextManager[Any]:
         """Held around write transactions (the sqlite driver serialises its writers)."""
@@ -212,18 +216,23 @@ class SQLDriver(StorageDriver):
     def _run(self, work: Callable[[sa.Connection], T], *, write: bool = False) -> T:
         """Run ``work(connection)`` in one transaction, committed if it returns.
 
-        Deadlocks are retried; connection problems become :class:`Unavailable`;
-        ``IntegrityError`` and :class:`StorageError` pass through for the caller.
+        Deadlocks are retried; connection problems become :class:`Unavailable`, with
+        ``nothing_written`` set unless they happened once ``work`` had returned in a write
+        (during the commit, whose outcome the client cannot know); ``IntegrityError`` and
+        :class:`StorageError` pass through for the caller.
         """
         engine = self._require_engine()
         for attempt in range(1, _ATTEMPTS + 1):
+            committing = False
             try:
                 with self._write_guard() if write else contextlib.nullcontext():
                     with engine.connect() as conn:
                         if write:
                             conn.execution_options(**{_WRITE: True})
                         with conn.begin():
-                            return work(conn)
+                            result = work(conn)
+                            committing = write  # leaving the block commits
+                        return result
             except sa_exc.IntegrityError:
                 raise
             except sa_exc.TimeoutError as exc:
@@ -235,7 +244,7 @@ class SQLDriver(StorageDriver):
                 if exc.connection_invalidated or isinstance(
                     exc, sa_exc.OperationalError | sa_exc.InterfaceError
                 ):
-                    raise self._unavailable(exc) from None
+                    raise self._unavailable(exc, committing=committing) from None
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 

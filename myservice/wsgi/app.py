@@ -54,10 +54,24 @@ def _bad_marker(exc: BaseException, environ: dict) -> faults.APIError:
     )
 
 
+_READS = frozenset(("GET", "HEAD"))
+
+
 def _unavailable(exc: BaseException, environ: dict) -> faults.APIError:
+    """503.  A write the driver cannot vouch for (``Unavailable.nothing_written`` false) gets
+    its own code, ``outcome_unknown``: it may have been saved, so the client must look before
+    sending it again (a create that was saved answers 409 the second time, a delete 404)."""
     LOG.warning("storage unavailable: %s", exc)
+    if environ.get("REQUEST_METHOD") in _READS or getattr(exc, "nothing_written", False):
+        return faults.APIError(
+            503, "The storage backend is unavailable right now; retry later.", headers=[]
+        )
     return faults.APIError(
-        503, "The storage backend is unavailable right now; retry later.", headers=[]
+        503,
+        "The storage backend became unavailable during this change: it may or may not have "
+        "been saved. Check (GET) before sending it again.",
+        code="outcome_unknown",
+        headers=[],
     )
 
 

@@ -192,10 +192,15 @@ def test_policy_runs_before_validation(api):
 
 
 class DownDriver(storage.StorageDriver):
-    """Every call fails as if the database were unreachable."""
+    """Every call fails as if the database were unreachable; ``nothing_written`` is what each
+    failure says of a write."""
+
+    nothing_written = False
 
     def _down(self, *args, **kwargs):
-        raise storage.Unavailable("connection refused to db.internal:5432")
+        raise storage.Unavailable(
+            "connection refused to db.internal:5432", nothing_written=self.nothing_written
+        )
 
     check = create_user = get_user = list_users = update_user = delete_user = _down
     get_metadata = set_metadata_item = delete_metadata_item = _down
@@ -207,20 +212,45 @@ def down_api(ctx, global_conf):
     return webtest.TestApp(mount("/v1", app_mod.api_v1_factory(global_conf)))
 
 
-def test_unavailable_storage_is_503_without_internal_details(down_api, ctx):
+def _down_answers(down_api):
     env = {"openstack.request_id": RID}
-    for res in (
+    reads = [
         down_api.get("/v1/users", headers=READER, status=503, extra_environ=env),
         down_api.get("/v1/users/x", headers=READER, status=503, extra_environ=env),
+    ]
+    writes = [
         down_api.post_json(
             "/v1/users", {"user": {"name": "x"}}, headers=ADMIN, status=503, extra_environ=env
         ),
+        down_api.patch_json(
+            "/v1/users/x", {"user": {"name": "y"}}, headers=ADMIN, status=503, extra_environ=env
+        ),
         down_api.delete("/v1/users/x", headers=ADMIN, status=503, extra_environ=env),
-    ):
+    ]
+    for res in reads + writes:
         error = envelope_of(res)
-        assert error["code"] == "myservice.service_unavailable"
         assert error["request_id"] == RID
         assert "db.internal" not in error["detail"]
+    return [envelope_of(r) for r in reads], [envelope_of(r) for r in writes]
+
+
+def test_unavailable_storage_is_503_without_internal_details(down_api, ctx):
+    ctx.storage.nothing_written = True
+    reads, writes = _down_answers(down_api)
+    for error in reads + writes:
+        assert error["code"] == "myservice.service_unavailable"
+        assert error["detail"] == "The storage backend is unavailable right now; retry later."
+    assert ctx.hooks.events == []
+
+
+def test_a_write_the_driver_cannot_vouch_for_is_503_outcome_unknown(down_api, ctx):
+    reads, writes = _down_answers(down_api)
+    for error in reads:
+        assert error["code"] == "myservice.service_unavailable"
+    for error in writes:
+        assert error["code"] == "myservice.outcome_unknown"
+        assert error["detail"].startswith("The storage backend became unavailable during this")
+        assert "may or may not have been saved" in error["detail"]
     assert ctx.hooks.events == []
 
 

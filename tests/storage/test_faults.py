@@ -112,3 +112,50 @@ def test_pool_timeout_is_unavailable(tmp_path, make_conf):
         assert driver.list_users(1) == []
     finally:
         driver.close()
+
+
+@pytest.mark.parametrize("through_forwarder", SERVERS, indirect=True)
+def test_a_write_cut_before_its_commit_wrote_nothing(through_forwarder):
+    driver, forwarder = through_forwarder
+    name = f"faults-{uuid.uuid4().hex}"
+
+    def cut(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT"):
+            forwarder.stop()
+
+    sa.event.listen(driver._engine, "before_cursor_execute", cut)
+    try:
+        with pytest.raises(Unavailable) as info:
+            driver.create_user(_user(name))
+    finally:
+        sa.event.remove(driver._engine, "before_cursor_execute", cut)
+    assert info.value.nothing_written
+    forwarder.start()
+    assert driver.list_users(10, None, name) == []
+    # and with the server unreachable from the start
+    forwarder.stop()
+    with pytest.raises(Unavailable) as info:
+        driver.create_user(_user(name))
+    assert info.value.nothing_written
+
+
+@pytest.mark.parametrize("through_forwarder", SERVERS, indirect=True)
+def test_a_write_cut_during_its_commit_has_an_unknown_outcome(through_forwarder):
+    driver, forwarder = through_forwarder
+    name = f"faults-{uuid.uuid4().hex}"
+
+    def cut(conn):  # runs just before the driver's COMMIT is sent
+        forwarder.stop()
+
+    sa.event.listen(driver._engine, "commit", cut)
+    try:
+        with pytest.raises(Unavailable) as info:
+            driver.create_user(_user(name))
+    finally:
+        sa.event.remove(driver._engine, "commit", cut)
+    assert not info.value.nothing_written
+    assert "while committing" in str(info.value)
+    forwarder.start()
+    # the connection died before COMMIT reached the server, so here nothing was saved; the
+    # driver could not know that, hence "unknown"
+    assert driver.list_users(10, None, name) == []
