@@ -173,6 +173,13 @@ def test_every_plugin_works_when_enabled_by_configuration(contrib_venv, tmp_path
         }
         assert client.request("DELETE", notes).status == 204
         assert client.request("GET", "/healthcheck").status == 200
+        # a driver that vouches a failed write changed nothing (jsonfile: its file could not be
+        # read) gets the plain 503, not "outcome unknown"
+        paths["users"].write_text("not a jsonfile document", encoding="utf-8")
+        down = client.request("POST", "/v1/users", {"user": {"name": "contrib-bob"}})
+        assert down.status == 503, down.body
+        assert down.json["errors"][0]["code"] == "myservice.service_unavailable"
+        assert paths["users"].read_text(encoding="utf-8") == "not a jsonfile document"
         client.close()
 
 

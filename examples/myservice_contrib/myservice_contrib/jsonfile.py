@@ -179,10 +179,16 @@ class JSONFileDriver(StorageDriver):
                 data = handle.read()
             self._state = _State.parse(json.loads(data), str(self.path))
             self._seen = identity
+        # a read failed: whatever the call was, it has changed nothing (the API may then tell
+        # the client to simply retry a write)
         except OSError as exc:
-            raise Unavailable(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+            raise Unavailable(
+                f"cannot read {self.path}: {exc.strerror or exc}", nothing_written=True
+            ) from exc
         except (ValueError, KeyError, TypeError) as exc:
-            raise Unavailable(f"{self.path} is not a valid jsonfile document: {exc}") from exc
+            raise Unavailable(
+                f"{self.path} is not a valid jsonfile document: {exc}", nothing_written=True
+            ) from exc
 
     def _write(self, state: _State) -> None:
         """Atomically replace the file with ``state`` (caller holds the file lock)."""
