@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from myservice.cmd import ArgumentParser
 from myservice.conf import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ POLL_INTERVAL = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG, description="Serve myservice from a Paste Deploy ini file with waitress."
     )
     parser.add_argument(

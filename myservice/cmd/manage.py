@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 
+from myservice.cmd import ArgumentParser
 from myservice.conf import ConfigError
 
 #: modules contributing subcommands
@@ -23,7 +24,7 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="myservice-manage", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="myservice-manage", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--config-file",
         default="etc/myservice.conf",

@@ -37,6 +37,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn, TextIO
 
+from myservice.cmd import ArgumentParser
 from myservice.suggest import closest
 
 LOG = logging.getLogger(__name__)
@@ -457,7 +458,7 @@ def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
 # -- command line --------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:

@@ -1,0 +1,44 @@
+"""The console scripts' shared parser: a mistyped subcommand or choice names the closest one."""
+
+from __future__ import annotations
+
+import pytest
+
+from myservice.cmd import ArgumentParser, manage, plugins
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["tokn", "list"],
+            "invalid choice: 'tokn'; did you mean 'token'? (choose from 'db', 'token')",
+        ),
+        (["db", "upgrad"], "invalid choice: 'upgrad'; did you mean 'upgrade'?"),
+        (["token", "creat"], "invalid choice: 'creat'; did you mean 'create'?"),
+    ],
+)
+def test_manage_names_the_closest_subcommand(capsys, argv, expected):
+    with pytest.raises(SystemExit) as info:
+        manage.main(argv)
+    assert info.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_plugins_names_the_closest_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        plugins.build_parser().parse_args(["lst"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'lst'; did you mean 'list'?" in err
+    assert err.count("\n") == 1  # still one line
+
+
+def test_nothing_close_lists_the_choices_only(capsys):
+    parser = ArgumentParser(prog="p")
+    parser.add_argument("--color", choices=["red", "green"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--color", "blue"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'blue' (choose from 'red', 'green')" in err
+    assert parser.parse_args(["--color", "red"]).color == "red"
