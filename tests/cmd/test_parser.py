@@ -42,3 +42,27 @@ def test_nothing_close_lists_the_choices_only(capsys):
     err = capsys.readouterr().err
     assert "invalid choice: 'blue' (choose from 'red', 'green')" in err
     assert parser.parse_args(["--color", "red"]).color == "red"
+
+
+def test_an_unknown_option_names_the_closest_one(capsys):
+    from myservice.cmd import api
+
+    with pytest.raises(SystemExit) as info:
+        api.build_parser().parse_args(["etc/api-paste.ini", "--prot", "9000"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --prot 9000; did you mean '--port'?" in err
+
+
+def test_options_of_subcommands_count_too(capsys):
+    with pytest.raises(SystemExit):
+        plugins.build_parser().parse_args(["list", "--jsn"])
+    assert "unrecognized arguments: --jsn; did you mean '--json'?" in capsys.readouterr().err
+
+
+def test_an_unknown_positional_gets_no_hint(capsys):
+    parser = ArgumentParser(prog="p")
+    parser.add_argument("--port")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["extra"])
+    assert capsys.readouterr().err.endswith("error: unrecognized arguments: extra\n")
