@@ -53,6 +53,14 @@ PATH = "/openapi.json"
 OPENAPI_VERSION = "3.1.0"
 #: statuses that have a ``components/responses/ErrorNNN`` entry
 ERROR_STATUSES = (400, 401, 403, 404, 405, 406, 409, 411, 413, 415, 500, 503)
+
+#: what an error status tells a client beyond its reason phrase
+_MEANING = {
+    503: " The storage backend is unreachable. code myservice.service_unavailable: nothing "
+    "was written, retry later; code myservice.outcome_unknown (writes only): the connection "
+    "was lost while the change was being committed, so it may or may not have been saved: "
+    "read the resource before sending the change again.",
+}
 #: errors any authenticated ``/v1`` operation may answer: a malformed ``Content-Length``
 #: (400), no or a bad token (401), a missing role (403), ``Accept`` without JSON (406), a
 #: body over ``[sizelimit]`` (413), the fault barrier (500)
@@ -309,7 +317,7 @@ def _components() -> dict[str, Any]:
     }
     responses = {
         f"Error{status}": {
-            "description": f"{reason(status)}, in the error envelope.",
+            "description": f"{reason(status)}, in the error envelope.{_MEANING.get(status, '')}",
             "headers": {REQUEST_ID_HEADER: ref("headers", "RequestId")},
             "content": json_content(ref("schemas", "Error")),
         }

@@ -111,6 +111,17 @@ def test_every_error_response_is_the_envelope(document):
     assert count > 50
 
 
+def test_the_503_description_names_both_codes_the_api_sends(document):
+    from myservice.storage.base import Unavailable
+    from myservice.wsgi import app as app_mod
+
+    description = document["components"]["responses"]["Error503"]["description"]
+    for method in ("GET", "POST"):
+        error = app_mod.STORAGE_ERRORS[Unavailable](Unavailable("x"), {"REQUEST_METHOD": method})
+        assert f"myservice.{error.code or 'service_unavailable'}" in description
+    assert "myservice.outcome_unknown" in description
+
+
 def test_security_scheme_and_public_operations(document):
     scheme = document["components"]["securitySchemes"]["token"]
     assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "X-Auth-Token"}
