@@ -114,6 +114,18 @@ def test_pool_timeout_is_unavailable(tmp_path, make_conf):
         driver.close()
 
 
+def _create_cut_by(driver, event: str, cut, name: str) -> Unavailable:
+    """The ``Unavailable`` of ``create_user(name)`` while ``cut`` listens to ``event`` of the
+    driver's engine (and stops the forwarder there)."""
+    sa.event.listen(driver._engine, event, cut)
+    try:
+        with pytest.raises(Unavailable) as info:
+            driver.create_user(_user(name))
+    finally:
+        sa.event.remove(driver._engine, event, cut)
+    return info.value
+
+
 @pytest.mark.parametrize("through_forwarder", SERVERS, indirect=True)
 def test_a_write_cut_before_its_commit_wrote_nothing(through_forwarder):
     driver, forwarder = through_forwarder
@@ -123,13 +135,7 @@ def test_a_write_cut_before_its_commit_wrote_nothing(through_forwarder):
         if statement.lstrip().upper().startswith("INSERT"):
             forwarder.stop()
 
-    sa.event.listen(driver._engine, "before_cursor_execute", cut)
-    try:
-        with pytest.raises(Unavailable) as info:
-            driver.create_user(_user(name))
-    finally:
-        sa.event.remove(driver._engine, "before_cursor_execute", cut)
-    assert info.value.nothing_written
+    assert _create_cut_by(driver, "before_cursor_execute", cut, name).nothing_written
     forwarder.start()
     assert driver.list_users(10, None, name) == []
     # and with the server unreachable from the start
@@ -147,14 +153,9 @@ def test_a_write_cut_during_its_commit_has_an_unknown_outcome(through_forwarder)
     def cut(conn):  # runs just before the driver's COMMIT is sent
         forwarder.stop()
 
-    sa.event.listen(driver._engine, "commit", cut)
-    try:
-        with pytest.raises(Unavailable) as info:
-            driver.create_user(_user(name))
-    finally:
-        sa.event.remove(driver._engine, "commit", cut)
-    assert not info.value.nothing_written
-    assert "while committing" in str(info.value)
+    error = _create_cut_by(driver, "commit", cut, name)
+    assert not error.nothing_written
+    assert "while committing" in str(error)
     forwarder.start()
     # the connection died before COMMIT reached the server, so here nothing was saved; the
     # driver could not know that, hence "unknown"
