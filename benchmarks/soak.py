@@ -213,10 +213,10 @@ class LoadClient(threading.Thread):
             self.conn = None
         parsed = json.loads(payload) if payload else None
         if res.status == 503:
-            error = (parsed or {}).get("errors", [{}])[0] if isinstance(parsed, dict) else {}
-            if error.get("status") == 503 and error.get("code") in OUTAGE_CODES:
+            code = error_code(parsed, 503)
+            if code in OUTAGE_CODES:
                 self.stats.outage_503 += 1
-                self.stats.unknown_503 += error["code"] == UNKNOWN
+                self.stats.unknown_503 += code == UNKNOWN
             else:
                 self.stats.bad_503.append(f"{method} {path}: {payload[:200]!r}")
         elif res.status >= 500:
@@ -278,15 +278,22 @@ class LoadClient(threading.Thread):
         self.call("GET", f"/v1/users?limit={self.random.choice((10, 50))}")
 
 
-UNKNOWN = "myservice.outcome_unknown"
-OUTAGE_CODES = ("myservice.service_unavailable", UNKNOWN)
+UNAVAILABLE = "myservice.service_unavailable"  # nothing was written
+UNKNOWN = "myservice.outcome_unknown"  # a write that may or may not have been saved
+OUTAGE_CODES = (UNAVAILABLE, UNKNOWN)
+
+
+def error_code(parsed: Any, status: int) -> str | None:
+    """The ``code`` of an error envelope whose ``status`` is ``status``; else ``None``."""
+    if not isinstance(parsed, dict):
+        return None
+    error = parsed.get("errors", [{}])[0]
+    return error.get("code") if error.get("status") == status else None
 
 
 def unwritten(answer: tuple[int, Any] | None) -> bool:
     """A 503 ``myservice.service_unavailable``: the write certainly changed nothing."""
-    if answer is None or answer[0] != 503 or not isinstance(answer[1], dict):
-        return False
-    return answer[1].get("errors", [{}])[0].get("code") == "myservice.service_unavailable"
+    return answer is not None and error_code(answer[1], 503) == UNAVAILABLE
 
 
 def all_users(port: int, token: str) -> list[dict]:
