@@ -462,7 +462,7 @@ class _Parser(ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message} (see '{PROG} --help')", file=sys.stderr)
+        print(f"{self.prog}: error: {self.explain(message)} (see '{PROG} --help')", file=sys.stderr)
         raise SystemExit(2)
 
 

@@ -66,3 +66,58 @@ def test_an_unknown_positional_gets_no_hint(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["extra"])
     assert capsys.readouterr().err.endswith("error: unrecognized arguments: extra\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["token", "create", "--usr-id", "u", "--project-id", "p", "--role", "r"],
+            "error: unrecognized arguments: --usr-id; did you mean '--user-id'? Also, the "
+            "following arguments are required: --user-id\n",
+        ),
+        (
+            ["token", "create", "--user-id", "u", "--projct-id=p"],
+            "error: unrecognized arguments: --projct-id=p; did you mean '--project-id'? Also, "
+            "the following arguments are required: --project-id, --role\n",
+        ),
+    ],
+)
+def test_a_mistyped_option_is_named_before_the_missing_ones(capsys, argv, expected):
+    with pytest.raises(SystemExit) as info:
+        manage.main(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.endswith(expected)
+
+
+def test_a_missing_subcommand_with_an_unknown_option_names_both(capsys):
+    with pytest.raises(SystemExit) as info:
+        plugins.build_parser().parse_args(["--jsn"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --jsn; did you mean '--json'? Also, the following " in err
+    assert err.count("\n") == 1
+
+
+def test_missing_arguments_alone_keep_argparse_message(capsys):
+    parser = ArgumentParser(prog="p")
+    parser.add_argument("--user-id", required=True)
+    parser.add_argument("--verbose", "-v", action="count")
+    parser.add_argument("--offset", type=int)
+    # an abbreviation, a short flag bundle and a negative number are not unknown options
+    for argv in (["--verb"], ["-vv"], ["--offset", "-3"], ["--offset=-3"], ["--", "--zzz"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        err = capsys.readouterr().err
+        assert err.endswith("error: the following arguments are required: --user-id\n"), argv
+
+
+def test_an_unknown_option_without_a_close_one_is_still_named(capsys):
+    parser = ArgumentParser(prog="p")
+    parser.add_argument("--user-id", required=True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--zzz"])
+    assert capsys.readouterr().err.endswith(
+        "error: unrecognized arguments: --zzz. Also, the following arguments are required: "
+        "--user-id\n"
+    )
