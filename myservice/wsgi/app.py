@@ -60,12 +60,22 @@ _READS = frozenset(("GET", "HEAD"))
 def _unavailable(exc: BaseException, environ: dict) -> faults.APIError:
     """503.  A write the driver cannot vouch for (``Unavailable.nothing_written`` false) gets
     its own code, ``outcome_unknown``: it may have been saved, so the client must look before
-    sending it again (a create that was saved answers 409 the second time, a delete 404)."""
-    LOG.warning("storage unavailable: %s", exc)
-    if environ.get("REQUEST_METHOD") in _READS or getattr(exc, "nothing_written", False):
+    sending it again (a create that was saved answers 409 the second time, a delete 404).
+    Such a write fires no event hook even if it was saved, so its WARNING says so: the line an
+    operator reconciling the audit log looks for."""
+    method = environ.get("REQUEST_METHOD")
+    if method in _READS or getattr(exc, "nothing_written", False):
+        LOG.warning("storage unavailable: %s", exc)
         return faults.APIError(
             503, "The storage backend is unavailable right now; retry later.", headers=[]
         )
+    LOG.warning(
+        "storage unavailable during %s %s, outcome unknown (it may have been saved; no event "
+        "hook ran for it): %s",
+        method,
+        _path(environ),
+        exc,
+    )
     return faults.APIError(
         503,
         "The storage backend became unavailable during this change: it may or may not have "

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import webtest
 
@@ -234,16 +236,31 @@ def _down_answers(down_api):
     return [envelope_of(r) for r in reads], [envelope_of(r) for r in writes]
 
 
-def test_unavailable_storage_is_503_without_internal_details(down_api, ctx):
+def _unavailable_warnings(caplog):
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "myservice.wsgi.app" and r.levelno == logging.WARNING
+    ]
+
+
+def test_unavailable_storage_is_503_without_internal_details(down_api, ctx, caplog):
     ctx.storage.nothing_written = True
+    caplog.set_level(logging.WARNING, logger="myservice.wsgi.app")
     reads, writes = _down_answers(down_api)
     for error in reads + writes:
         assert error["code"] == "myservice.service_unavailable"
         assert error["detail"] == "The storage backend is unavailable right now; retry later."
     assert ctx.hooks.events == []
+    # the operator's log keeps the driver's detail the client does not see
+    assert (
+        _unavailable_warnings(caplog)
+        == ["storage unavailable: connection refused to db.internal:5432"] * 5
+    )
 
 
-def test_a_write_the_driver_cannot_vouch_for_is_503_outcome_unknown(down_api, ctx):
+def test_a_write_the_driver_cannot_vouch_for_is_503_outcome_unknown(down_api, ctx, caplog):
+    caplog.set_level(logging.WARNING, logger="myservice.wsgi.app")
     reads, writes = _down_answers(down_api)
     for error in reads:
         assert error["code"] == "myservice.service_unavailable"
@@ -252,6 +269,19 @@ def test_a_write_the_driver_cannot_vouch_for_is_503_outcome_unknown(down_api, ct
         assert error["detail"].startswith("The storage backend became unavailable during this")
         assert "may or may not have been saved" in error["detail"]
     assert ctx.hooks.events == []
+    # no hook ran for a write that may have been saved: its WARNING is what marks it
+    plain = "storage unavailable: connection refused to db.internal:5432"
+    unknown = (
+        "storage unavailable during {}, outcome unknown (it may have been saved; no event hook "
+        "ran for it): connection refused to db.internal:5432"
+    )
+    assert _unavailable_warnings(caplog) == [
+        plain,
+        plain,
+        unknown.format("POST /v1/users"),
+        unknown.format("PATCH /v1/users/x"),
+        unknown.format("DELETE /v1/users/x"),
+    ]
 
 
 def test_every_storage_exception_has_one_mapping():
