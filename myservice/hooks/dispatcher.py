@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myservice import log as _log
+from myservice.hooks import names
 from myservice.hooks.base import NAMESPACE, Event, HookNotConfigured, to_jsonable
 
 LOG = logging.getLogger(__name__)
@@ -326,6 +327,7 @@ class HookDispatcher:
                 events = []
         instances: dict[Any, LoadedHook | None] = {}
         hooks: dict[str, tuple[LoadedHook, ...]] = {}
+        self._names_seen: set[str] = set()  # every hook class's name, for names.check
         for event in events:
             loaded = self._load_event(factory, event, instances)
             if loaded:
@@ -338,6 +340,7 @@ class HookDispatcher:
         self._closed = False
         for event, loaded in hooks.items():
             LOG.info("Event %s: hooks %s", event, ", ".join(h.name for h in loaded))
+        names.check(self.disabled, self._names_seen, hooks, self._instances)
         # a clean interpreter exit (e.g. a gunicorn worker's) delivers what is queued; the
         # weak reference lets an unclosed dispatcher be collected
         self._atexit = _close_at_exit(weakref.ref(self))
@@ -391,6 +394,8 @@ class HookDispatcher:
         dist, version = _dist_of(entry_point)
         target = _target_of(None if bundle else entry_point, plugin)
         name = getattr(plugin, "name", None)
+        if isinstance(name, str):
+            self._names_seen.add(name)
         if isinstance(name, str) and name in self.disabled:
             LOG.info("Event hook %s (%s %s) is disabled by [hooks] disabled", name, dist, version)
             return None
@@ -407,6 +412,8 @@ class HookDispatcher:
                 return None
         if not isinstance(name, str):
             name = getattr(obj, "name", None)
+            if isinstance(name, str):
+                self._names_seen.add(name)
         if not isinstance(name, str) or not name:
             LOG.warning(
                 "Event hook %s (%s %s) has no 'name' attribute; it is called %r and cannot be "
