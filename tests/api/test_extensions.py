@@ -7,6 +7,7 @@ entry (:class:`tests.plugins.conftest.FakeSite`).
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import sys
 
@@ -212,5 +213,39 @@ def test_unknown_extension_answer_names_the_loaded_ones(make_conf, tmp_path):
     try:
         res = app.get("/v1/extensions/nope", headers=READER, status=404)
         assert "user_metadata" in envelope_of(res)["detail"]
+    finally:
+        ctx.close()
+
+
+def _install_clash(site):
+    module = site.module("clash", GOOD)
+    site.install("acme-clash", "1.0", {NS: {"user_metadata": f"{module}:Hello"}})
+    site.install("acme-hello", "1.0", {NS: {"hello": f"{module}:Hello"}})
+    return module
+
+
+@pytest.mark.parametrize("enabled", ["*", "user_metadata"])
+def test_an_alias_provided_twice_refuses_to_start(site, make_conf, tmp_path, enabled):
+    module = _install_clash(site)
+    conf = make_conf(tmp_path, "memory", api={"extensions": enabled})
+    with pytest.raises(conf_mod.ConfigError) as info:
+        context_mod.build(conf)
+    version = importlib.metadata.version("myservice")
+    assert str(info.value) == (
+        f"{conf.path}: [api] extensions: API extension 'user_metadata' is provided by more "
+        f"than one installed package: user_metadata = {module}:Hello (from acme-clash 1.0); "
+        "user_metadata = myservice.api.extensions.metadata:UserMetadataExtension (from "
+        f"myservice {version}) (uninstall all but one of them, or leave the alias out of "
+        "[api] extensions)"
+    )
+    # nothing was imported: the check reads entry points only
+    assert module not in sys.modules
+
+
+def test_a_clash_in_an_alias_not_enabled_is_no_error(site, make_conf, tmp_path):
+    _install_clash(site)
+    app, ctx = app_for(make_conf(tmp_path, "memory", api={"extensions": "hello"}))
+    try:
+        assert listed(app) == ["hello"]
     finally:
         ctx.close()

@@ -15,7 +15,10 @@ An extension that fails to import or to initialise is logged at ERROR (alias, en
 target, distribution and version, the exception; traceback at DEBUG) and left out
 (:attr:`LoadedExtensions.failed`); the service starts without it.  An alias listed in
 ``[api] extensions`` that no installed distribution provides is a start-up
-:class:`~myservice.conf.ConfigError`.
+:class:`~myservice.conf.ConfigError`, and so is an enabled alias that two installed
+distributions provide (as for a storage driver or a middleware plugin): which one the operator
+meant cannot be guessed, and a third-party package must not replace a built-in extension by
+claiming its alias.
 """
 
 from __future__ import annotations
@@ -93,11 +96,28 @@ def _check_requested(conf: conf_mod.Config, requested: list[str]) -> None:
     )
 
 
+def _check_unique(conf: conf_mod.Config, requested: list[str]) -> None:
+    """Raise :class:`~myservice.conf.ConfigError` when an enabled alias is provided by more
+    than one installed entry point (nothing is imported)."""
+    providers: dict[str, list[Any]] = {}
+    for entry_point in get_entry_points(NAMESPACE):
+        if ALL in requested or entry_point.name in requested:
+            providers.setdefault(entry_point.name, []).append(entry_point)
+    for alias, found in providers.items():
+        if len(found) > 1:
+            raise conf_mod.ConfigError(
+                f"{_where(conf)}: [api] extensions: API extension {alias!r} is provided by "
+                f"more than one installed package: {'; '.join(_origin(ep) for ep in found)} "
+                "(uninstall all but one of them, or leave the alias out of [api] extensions)"
+            )
+
+
 def load_extensions(conf: conf_mod.Config) -> LoadedExtensions:
     """Load the extensions enabled by ``[api] extensions`` (see the module docstring).
 
-    Raises :class:`~myservice.conf.ConfigError` for an alias that is not installed; every
-    other failure is logged and the extension left out (``LoadedExtensions.failed``).
+    Raises :class:`~myservice.conf.ConfigError` for an alias that is not installed or is
+    provided twice; every other failure is logged and the extension left out
+    (``LoadedExtensions.failed``).
     """
     requested = list(dict.fromkeys(conf.api.extensions))
     result = LoadedExtensions()
@@ -117,6 +137,8 @@ def load_extensions(conf: conf_mod.Config) -> LoadedExtensions:
         invoke_args=(conf,),
         on_load_failure_callback=on_failure,
     )
+    if requested:
+        _check_unique(conf, requested)
     if ALL in requested:
         manager: ExtensionManager[Any] = ExtensionManager(NAMESPACE, **common)
         records = list(manager)
@@ -133,16 +155,7 @@ def load_extensions(conf: conf_mod.Config) -> LoadedExtensions:
             **common,
         )
         records = list(manager)
-    seen: set[str] = set()
     for record in records:
-        if record.name in seen:
-            LOG.warning(
-                "API extension %r is provided twice; keeping the first one, ignoring %s",
-                record.name,
-                _origin(record.entry_point),
-            )
-            continue
-        seen.add(record.name)
         obj = record.obj
         alias = getattr(obj, "alias", "")
         if alias != record.name:
