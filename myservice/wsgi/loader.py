@@ -14,6 +14,7 @@ import configparser
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError
 from pathlib import Path
@@ -66,6 +67,42 @@ def load_app(
         raise
     except (LookupError, ImportError, configparser.Error) as exc:
         raise explain(exc, str(path)) from None
+
+
+#: (module, class) of the exception each server runner prints as one line, without a
+#: traceback: PasteScript's ``paster`` (the message on stdout, exit status 2) and gunicorn (on
+#: stderr, then "App failed to load." and the arbiter stops)
+_RUNNER_ERRORS = (("paste.script.command", "BadCommand"), ("gunicorn.errors", "AppImportError"))
+
+
+def for_runner(exc: ConfigError) -> ConfigError:
+    """``exc`` as an instance of a subclass of its own class that is also the clean start-up
+    error of each server runner imported in this process, so ``paster serve`` and
+    ``gunicorn --paste`` print its one line instead of a traceback; ``exc`` itself when no
+    runner is imported (``loadapp`` in a test, ``myservice-api``, which prints it itself).
+
+    The copy has the same message, ``__cause__`` and class name; ``except ConfigError`` still
+    catches it."""
+    runners = []
+    for module_name, class_name in _RUNNER_ERRORS:
+        module = sys.modules.get(module_name)
+        runner = getattr(module, class_name, None) if module is not None else None
+        if isinstance(runner, type) and issubclass(runner, Exception):
+            runners.append(runner)
+    if not runners or isinstance(exc, tuple(runners)):
+        return exc
+    message = str(exc)
+
+    def __init__(self: Exception, text: str = message) -> None:  # noqa: N807 - a method
+        Exception.__init__(self, text)
+        self.message = text  # BadCommand prints .message ...
+        self.exit_code = 2  # ... and exits with .exit_code
+
+    cls = type(exc)
+    both = type(cls.__name__, (cls, *runners), {"__init__": __init__, "__module__": cls.__module__})
+    copy = both(message)
+    copy.__cause__ = exc.__cause__
+    return copy
 
 
 def explain(exc: BaseException, ini_path: str) -> ConfigError:

@@ -39,7 +39,7 @@ from myservice import conf
 from myservice.middleware.request_id import new_request_id
 from myservice.suggest import closest_path, no_resource
 from myservice.wsgi import faults
-from myservice.wsgi.loader import explain
+from myservice.wsgi.loader import explain, for_runner
 
 LOG = logging.getLogger(__name__)
 
@@ -117,8 +117,20 @@ def urlmap_factory(loader: Any, global_conf: Mapping[str, Any], **local_conf: st
 
     Raises :class:`~myservice.conf.ConfigError` naming the ini file, the section and what is
     wrong, for a bad mapping, a bad or missing service configuration, an unknown storage
-    driver, or an unknown filter or application in any sub-application.
+    driver, or an unknown filter or application in any sub-application -- under ``paster
+    serve`` or ``gunicorn --paste`` as the error class they print without a traceback
+    (:func:`myservice.wsgi.loader.for_runner`).
     """
+    try:
+        return _build(loader, global_conf, local_conf)
+    except conf.ConfigError as exc:
+        clean = for_runner(exc)
+        if clean is exc:
+            raise
+        raise clean from exc
+
+
+def _build(loader: Any, global_conf: Mapping[str, Any], local_conf: Mapping[str, str]) -> URLMap:
     ini = str(global_conf.get("__file__", "api-paste.ini"))
     origin = f"{ini} [composite:{_section_name(ini)}]"
     mapping: dict[str, str] = {}

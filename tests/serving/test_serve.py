@@ -248,6 +248,44 @@ def test_misspelled_filter(site, reload):
     assert {"request_id", "auth", "sizelimit", "catch_errors", "cors"} <= set(known)
 
 
+def _runner_fails(site: Path, command: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        command, cwd=site, capture_output=True, text=True, timeout=120, env=child_env(site)
+    )
+    assert "Traceback" not in done.stdout + done.stderr, (done.stdout, done.stderr)
+    return done
+
+
+def test_paster_serve_prints_a_start_up_error_without_a_traceback(site):
+    _edit(site / "myservice.conf", "driver = sqlite", "driver = sqlit")
+    done = _runner_fails(
+        site, [str(BIN / "paster"), "serve", "api-paste.ini", f"http_port={free_port()}"]
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    conf_file = (site / "myservice.conf").resolve()
+    # PasteScript prints the message of its BadCommand on stdout, alone
+    assert done.stdout.startswith(
+        f"{conf_file}: [storage] driver = sqlit: no such storage driver; did you mean "
+        "'sqlite'? (installed in 'myservice.storage': "
+    ), done.stdout
+    assert done.stdout.count("\n") == 1, done.stdout
+
+
+def test_gunicorn_paste_prints_a_start_up_error_without_a_traceback(site):
+    _edit(site / "api-paste.ini", "use = egg:myservice#request_id", "use = egg:myservice#requst_id")
+    command = [str(BIN / "gunicorn"), "--paste", "api-paste.ini", "-w", "2"]
+    done = _runner_fails(site, [*command, "-b", f"127.0.0.1:{free_port()}"])
+    # gunicorn prints an AppImportError's message and stops: "App failed to load", status 4
+    assert done.returncode == 4, done.stderr
+    ini = (site / "api-paste.ini").resolve()
+    message = (
+        f"{ini} [filter:request_id]: use = egg:myservice#requst_id: no filter 'requst_id' in "
+        "namespace myservice.middleware; did you mean 'request_id'?"
+    )
+    assert any(line.startswith(message) for line in done.stderr.splitlines()), done.stderr
+    assert "Reason: App failed to load." in done.stderr
+
+
 def test_unknown_storage_driver(site):
     _edit(site / "myservice.conf", "driver = sqlite", "driver = sqlit")
     line = _start_fails(site)

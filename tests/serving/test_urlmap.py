@@ -7,7 +7,9 @@ the filters are the real ``egg:myservice#...`` ones.
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
+import types
 
 import pytest
 import webtest
@@ -15,6 +17,7 @@ import webtest
 from myservice import conf
 from myservice.middleware.request_id import is_request_id
 from myservice.wsgi import loader, urlmap
+from myservice.wsgi.context import StartupFailure
 from myservice.wsgi.faults import REQUEST_ID_HEADER
 
 SEEN: list[dict] = []  # filled by the stub factory, cleared by the fixture
@@ -344,3 +347,40 @@ def test_misspelled_composite_is_explained_by_load_app(site):
 def test_ini_text_is_valid_for_dedent():
     # guard: the ini above must start with [DEFAULT] (Paste Deploy reads it as is)
     assert textwrap.dedent(INI) == INI
+
+
+class _FakeBadCommand(Exception):
+    """Stands for PasteScript's BadCommand: __init__(message, exit_code=2)."""
+
+    def __init__(self, message, exit_code=2):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def test_for_runner_is_a_no_op_without_a_runner(monkeypatch):
+    monkeypatch.delitem(sys.modules, "paste.script.command", raising=False)
+    monkeypatch.delitem(sys.modules, "gunicorn.errors", raising=False)
+    exc = conf.ConfigError("etc/myservice.conf: bad")
+    assert loader.for_runner(exc) is exc
+
+
+def test_for_runner_copies_into_the_runners_classes(monkeypatch):
+    paste_cmd = types.ModuleType("paste.script.command")
+    paste_cmd.BadCommand = _FakeBadCommand
+    gunicorn_errors = types.ModuleType("gunicorn.errors")
+    gunicorn_errors.AppImportError = type("AppImportError", (Exception,), {})
+    monkeypatch.setitem(sys.modules, "paste.script.command", paste_cmd)
+    monkeypatch.setitem(sys.modules, "gunicorn.errors", gunicorn_errors)
+    cause = OSError("disk")
+    exc = StartupFailure("etc/myservice.conf: [storage] driver = sqlite: cannot start")
+    exc.__cause__ = cause
+    copy = loader.for_runner(exc)
+    assert isinstance(copy, StartupFailure)  # except ConfigError / StartupFailure still work
+    assert isinstance(copy, _FakeBadCommand)
+    assert isinstance(copy, gunicorn_errors.AppImportError)
+    assert type(copy).__name__ == "StartupFailure"
+    assert str(copy) == copy.message == str(exc)
+    assert copy.exit_code == 2
+    assert copy.__cause__ is cause
+    assert loader.for_runner(copy) is copy  # already one: kept
