@@ -6,6 +6,11 @@ roles.  This module does:
 
 * no anonymous access to ``/v1``: without ``X-Identity-Status: Confirmed`` the answer is 401
   with ``WWW-Authenticate: Token realm="<[auth] www_authenticate_realm>"``;
+* those headers count only when a filter in front vouches for them: the ``auth`` filter sets
+  the environ key :data:`AUTHENTICATED_BY`, keystonemiddleware's ``auth_token`` sets
+  ``keystone.token_info`` for a valid token.  A client can send headers but no such key
+  (only ``HTTP_*`` keys come from the request), so a pipeline without an authenticating filter
+  answers every ``/v1`` request 401 instead of trusting ``X-Roles: admin`` from anyone;
 * every route names a :class:`Rule`: :data:`READ` (``reader`` or ``admin``, for GET/HEAD) or
   :data:`WRITE` (``admin``); a caller with none of the rule's roles gets 403 saying which role
   is needed.  Role names compare case-insensitively, as in oslo.policy.
@@ -23,6 +28,11 @@ IDENTITY_STATUS = "HTTP_X_IDENTITY_STATUS"
 ROLES = "HTTP_X_ROLES"
 USER_ID = "HTTP_X_USER_ID"
 PROJECT_ID = "HTTP_X_PROJECT_ID"
+#: environ key an authenticating filter sets (to its own name) once it has verified the caller
+#: and set the headers above
+AUTHENTICATED_BY = "myservice.authenticated_by"
+#: environ key keystonemiddleware's auth_token sets (the token's data) for a valid token
+KEYSTONE_TOKEN_INFO = "keystone.token_info"
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,11 @@ def roles(environ: dict) -> frozenset[str]:
 
 
 def authenticate(environ: dict, realm: str = "myservice") -> None:
-    """Raise a 401 :class:`APIError` unless the auth filter confirmed the caller's identity."""
+    """Raise a 401 :class:`APIError` unless an authenticating filter (see the module
+    docstring) confirmed the caller's identity."""
     status = environ.get(IDENTITY_STATUS, "")
-    if status != "Confirmed" and status.strip().lower() != "confirmed":
+    confirmed = status == "Confirmed" or status.strip().lower() == "confirmed"
+    if not confirmed or (AUTHENTICATED_BY not in environ and not environ.get(KEYSTONE_TOKEN_INFO)):
         raise APIError(
             401,
             "Authentication required: send a valid token (X-Auth-Token); "

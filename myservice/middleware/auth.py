@@ -11,7 +11,9 @@ against the token store (:mod:`myservice.tokens`, file ``[auth] token_file``, ma
   ``X-User-Id``, ``X-Project-Id``, ``X-Roles``, ``X-Service-*`` and the other headers
   keystonemiddleware owns) are removed, and ``HTTP_X_IDENTITY_STATUS=Confirmed``,
   ``HTTP_X_USER_ID``, ``HTTP_X_PROJECT_ID`` and ``HTTP_X_ROLES`` (comma-separated) are set --
-  what keystonemiddleware's ``auth_token`` sets, so it can replace this filter.
+  what keystonemiddleware's ``auth_token`` sets, so it can replace this filter -- and
+  ``myservice.authenticated_by = "auth"``, without which the API trusts none of those headers
+  (:mod:`myservice.api.policy`).
 
 * Public paths (``[auth] public_paths``, exact ``SCRIPT_NAME + PATH_INFO`` such as
   ``/v1/openapi.json``): passed on **without** checking any token and without an identity
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from myservice import tokens as token_store
+from myservice.api.policy import AUTHENTICATED_BY
 from myservice.conf import ConfigError
 from myservice.middleware._common import service_config
 from myservice.wsgi import faults
@@ -183,6 +186,7 @@ class TokenAuth:
         environ["HTTP_X_USER_ID"] = record.user_id
         environ["HTTP_X_PROJECT_ID"] = record.project_id
         environ["HTTP_X_ROLES"] = roles
+        environ[AUTHENTICATED_BY] = "auth"
         return self.app(environ, start_response)
 
     def _verify(self, token: str) -> tuple[token_store.TokenRecord, str] | None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import webtest
 
+from myservice.api import policy
 from myservice.wsgi import context as context_mod
 from myservice.wsgi.app import api_v1_factory
 
@@ -25,12 +26,20 @@ ADMIN = {
     "X-Roles": "admin",
 }
 READER = {**ADMIN, "X-User-Id": "user-reader", "X-Roles": "reader"}
+#: ``extra_environ`` of a TestApp standing for the ``auth`` filter in front of the API: with
+#: it, the identity headers a test sends (ADMIN, READER) count; without it they do not
+BEHIND_AUTH = {policy.AUTHENTICATED_BY: "tests.api.conftest"}
 
 
 def mount(prefix: str, app: Callable) -> Callable:
-    """Serve ``app`` under ``prefix`` as a urlmap would; other paths are a bare 404."""
+    """Serve ``app`` under ``prefix`` as a urlmap would; other paths are a bare 404.
+
+    It also stands for the ``auth`` filter in front of the API: it marks each request
+    authenticated (``policy.AUTHENTICATED_BY``), so the identity headers a test sends
+    (:data:`ADMIN`, :data:`READER`) are what the API sees as the caller."""
 
     def mounted(environ: dict, start_response: Callable) -> Any:
+        environ.update(BEHIND_AUTH)
         path = environ.get("PATH_INFO", "")
         if path != prefix and not path.startswith(prefix + "/"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])

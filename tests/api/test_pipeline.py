@@ -61,3 +61,36 @@ def test_method_override_is_ignored_through_the_pipeline(served):
     uid = app.post_json("/v1/users", {"user": {"name": "kept"}}, headers=admin).json["user"]["id"]
     app.post(f"/v1/users/{uid}?_method=DELETE", headers=admin, status=405)
     app.get(f"/v1/users/{uid}", headers=reader, status=200)
+
+
+FORGED_ADMIN = {
+    "X-Identity-Status": "Confirmed",
+    "X-User-Id": "evil",
+    "X-Project-Id": "p-1",
+    "X-Roles": "admin",
+}
+
+
+def test_forged_identity_headers_are_not_trusted_without_the_auth_filter(tmp_path, make_conf):
+    # an operator removes auth from the /v1 pipeline: the API must not fall back to trusting
+    # the keystonemiddleware headers a client sends
+    ini = (ETC / "api-paste.ini").read_text(encoding="utf-8")
+    assert ini.count(" sizelimit auth api_v1\n") == 1
+    (tmp_path / "api-paste.ini").write_text(ini.replace(" auth api_v1\n", " api_v1\n"))
+    make_conf(tmp_path, "memory")
+    app = loadapp(f"config:{tmp_path / 'api-paste.ini'}")
+    try:
+        client = webtest.TestApp(app)
+        body = {"user": {"name": "evil"}}
+        res = client.post_json("/v1/users", body, headers=FORGED_ADMIN, status=401)
+        assert envelope_of(res)["detail"].startswith("Authentication required")
+        client.get("/v1/users", headers=FORGED_ADMIN, status=401)
+        assert app.context.storage.list_users(10) == []
+    finally:
+        app.close()
+
+
+def test_forged_identity_headers_with_a_bad_token_are_401(served):
+    app, _, _ = served
+    headers = {**FORGED_ADMIN, "X-Auth-Token": "not-a-token"}
+    app.post_json("/v1/users", {"user": {"name": "evil"}}, headers=headers, status=401)

@@ -15,7 +15,7 @@ from myservice.wsgi import faults
 from myservice.wsgi.context import CONTEXT_KEY
 from myservice.wsgi.reply import Reply
 from myservice.wsgi.router import ROUTES, Route, Router
-from tests.api.conftest import ADMIN, READER, envelope_of, mount
+from tests.api.conftest import ADMIN, BEHIND_AUTH, READER, envelope_of, mount
 
 RID = "req-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 
@@ -113,7 +113,7 @@ def test_context_is_put_in_the_environ(ctx, global_conf):
         return Reply(200, {"ok": True})
 
     router = Router([Route("GET", "/probe", probe, policy.READ)], ctx)
-    webtest.TestApp(router).get("/probe", headers=READER)
+    webtest.TestApp(router, extra_environ=BEHIND_AUTH).get("/probe", headers=READER)
     assert seen == {"environ": ctx, "arg": ctx}
 
 
@@ -146,6 +146,31 @@ def test_no_confirmed_identity_is_401(api, ctx, headers, method, path):
     error = envelope_of(res)
     assert error["request_id"] == RID
     assert ctx.storage.list_users(10) == []
+
+
+@pytest.mark.parametrize(
+    ("vouched", "allowed"),
+    [
+        ({}, False),  # the headers alone: anyone can send them
+        ({policy.KEYSTONE_TOKEN_INFO: {}}, False),  # keystonemiddleware found no valid token
+        ({policy.AUTHENTICATED_BY: "auth"}, True),
+        ({policy.KEYSTONE_TOKEN_INFO: {"token": {"user": {"id": "u"}}}}, True),
+    ],
+    ids=["headers-only", "keystone-no-token", "auth-filter", "keystonemiddleware"],
+)
+def test_identity_headers_count_only_when_a_filter_vouched_for_them(vouched, allowed):
+    environ = {
+        "HTTP_X_IDENTITY_STATUS": "Confirmed",
+        "HTTP_X_ROLES": "admin",
+        "HTTP_X_USER_ID": "u",
+        **vouched,
+    }
+    if allowed:
+        policy.enforce(environ, policy.WRITE)
+        return
+    with pytest.raises(faults.APIError) as info:
+        policy.enforce(environ, policy.WRITE)
+    assert info.value.status == 401
 
 
 def test_realm_comes_from_the_config(tmp_path, make_conf):
@@ -304,7 +329,7 @@ def test_driver_exception_subclasses_use_their_base_mapping(ctx):
         raise GoneForGood("user 'x' was purged")
 
     router = Router([Route("GET", "/x", boom, policy.READ)], ctx, error_map=app_mod.STORAGE_ERRORS)
-    res = webtest.TestApp(router).get("/x", headers=READER, status=404)
+    res = webtest.TestApp(router, extra_environ=BEHIND_AUTH).get("/x", headers=READER, status=404)
     assert "purged" in envelope_of(res)["detail"]
 
 
@@ -314,7 +339,7 @@ def test_unmapped_exceptions_propagate_to_the_fault_barrier(ctx):
 
     router = Router([Route("GET", "/bug", bug, policy.READ)], ctx, error_map=app_mod.STORAGE_ERRORS)
     with pytest.raises(ZeroDivisionError):
-        webtest.TestApp(router).get("/bug", headers=READER)
+        webtest.TestApp(router, extra_environ=BEHIND_AUTH).get("/bug", headers=READER)
 
 
 # -- adding routes ------------------------------------------------------------------------
@@ -330,7 +355,7 @@ def test_extension_routes_at_construction_and_later(ctx):
         ctx,
         extension_routes=[("GET", "/hello/{who}", _hello, policy.READ)],
     )
-    app = webtest.TestApp(router)
+    app = webtest.TestApp(router, extra_environ=BEHIND_AUTH)
     assert app.get("/hello/bob", headers=READER).json == {"hello": "bob"}
     router.add_route("DELETE", "/hello/{who}", _hello, policy.WRITE)
     assert app.delete("/hello/bob", headers=ADMIN).json == {"hello": "bob"}
@@ -378,7 +403,7 @@ def test_extension_list_is_empty_without_extensions(tmp_path, make_conf):
     conf = make_conf(tmp_path, "memory", api={"extensions": ""})
     router = app_mod.api_v1_factory({"config_file": str(conf.path), "here": str(tmp_path)})
     try:
-        app = webtest.TestApp(router)
+        app = webtest.TestApp(router, extra_environ=BEHIND_AUTH)
         assert app.get("/extensions", headers=READER).json == {"extensions": []}
         app.get("/extensions/user_metadata", headers=READER, status=404)
     finally:
@@ -405,7 +430,7 @@ def test_errors_are_rendered_by_faults(ctx):
         raise faults.APIError(409, "no", headers=[("X-Extra", "1")])
 
     router = Router([Route("POST", "/r", refuse, policy.WRITE)], ctx)
-    res = webtest.TestApp(router).post("/r", headers=ADMIN, status=409)
+    res = webtest.TestApp(router, extra_environ=BEHIND_AUTH).post("/r", headers=ADMIN, status=409)
     assert res.headers["X-Extra"] == "1"
     assert res.json == faults.envelope(409, "no", None)
 
@@ -458,4 +483,4 @@ def test_a_bad_table_adds_nothing(ctx):
             [("GET", "/new", _hello, policy.READ), ("GET", "/users", _hello, policy.READ)]
         )
     assert ("GET", "/new") not in {(r.method, r.path) for r in router.routes}
-    webtest.TestApp(router).get("/new", headers=READER, status=404)
+    webtest.TestApp(router, extra_environ=BEHIND_AUTH).get("/new", headers=READER, status=404)
