@@ -1,14 +1,24 @@
 """The storage driver contract.
 
 A storage driver is a plugin in the ``myservice.storage`` namespace, chosen by
-``[storage] driver = NAME`` in ``etc/myservice.conf`` and loaded with
-``DriverManager(namespace="myservice.storage", name=NAME, invoke_on_load=True,
-invoke_args=(conf,))``.  Write one by subclassing :class:`StorageDriver` and registering the
-class in your package's entry points::
+``[storage] driver = NAME`` in ``etc/myservice.conf``.  Write one by subclassing
+:class:`StorageDriver` and registering the class in your package's entry points::
 
     [options.entry_points]
     myservice.storage =
         mydriver = mypackage.driver:MyDriver
+
+At start-up, once (:func:`myservice.wsgi.context.load_storage` and ``build``), the service
+imports the entry point, calls it with the :class:`~myservice.conf.Config` (a class or a
+factory), checks that the object has every method of :data:`DRIVER_METHODS` (``start``,
+``close`` and the abstract methods of :class:`StorageDriver`; a duck-typed class is accepted
+if it has them all, as callables), then calls ``start()``.  Anything short of that stops the
+start-up with one line naming the config file, ``[storage] driver = NAME``, the entry-point
+target and its distribution (name and version): a subclass that leaves abstract methods
+unimplemented or an object missing methods (they are listed), or an exception other than
+:class:`StartupError`/:class:`Unavailable` from the constructor or ``start()`` (its type and
+message; the traceback is logged at DEBUG).  A driver constructed before the failure is
+closed (``close()`` errors are logged, never shown instead of the first error).
 
 Users are plain dicts.  What a driver receives and returns:
 
@@ -34,9 +44,10 @@ What a driver may raise: :class:`NotFound` (unknown id), :class:`Conflict` (dupl
 under concurrent creates), :class:`MarkerNotFound` (unknown marker), :class:`Unavailable` (the
 backend cannot be reached; the API answers 503 and the same process must recover once the
 backend is back; set its ``nothing_written`` when a failed write certainly changed nothing),
-:class:`StartupError` (from ``start()``: misconfiguration, a missing client library, a schema
-that is behind; the message is shown to the operator as is).  Any other exception is a bug
-and becomes a 500.
+:class:`StartupError` (from the constructor or ``start()``: misconfiguration, a missing client
+library, a schema that is behind; the message is shown to the operator as is, as is that of an
+:class:`Unavailable` raised there).  Any other exception is a bug: at start-up it stops the
+service (see above), on a request it becomes a 500.
 
 A driver must be safe to call from several threads at once (waitress) and, for persistent
 drivers, from several processes over one database (gunicorn workers).
@@ -132,3 +143,20 @@ class StorageDriver(abc.ABC):
 
     @abc.abstractmethod
     def delete_metadata_item(self, user_id: str, key: str) -> None: ...
+
+
+#: The methods the service calls on a driver, in the order :class:`StorageDriver` declares
+#: them: the hooks ``start`` and ``close`` and every abstract method.  A loaded driver that
+#: lacks one of them (or holds something that is not callable under that name) is refused at
+#: start-up (see :func:`missing_methods`).
+DRIVER_METHODS: tuple[str, ...] = tuple(
+    name
+    for name in vars(StorageDriver)
+    if name in ("start", "close") or name in StorageDriver.__abstractmethods__
+)
+
+
+def missing_methods(driver: object) -> list[str]:
+    """The names of :data:`DRIVER_METHODS` that ``driver`` lacks or that are not callable on
+    it, in :data:`DRIVER_METHODS` order (empty: ``driver`` fulfils the contract's shape)."""
+    return [name for name in DRIVER_METHODS if not callable(getattr(driver, name, None))]

@@ -8,10 +8,14 @@ call: it reuses the context the urlmap composite put in ``global_conf["myservice
 
 The API router puts the context in every request's environ under :data:`CONTEXT_KEY`.
 
-Start-up failures are :class:`~myservice.conf.ConfigError` (the message is for the operator
-as is): an unknown ``[storage] driver`` name (with the names that exist and the closest one),
-a driver that cannot be imported, or a driver whose ``start()`` raises
-:class:`~myservice.storage.base.StartupError` (:class:`StartupFailure`).
+Start-up failures are :class:`~myservice.conf.ConfigError` (one line, for the operator as is):
+an unknown ``[storage] driver`` name (with the names that exist and the closest one), a driver
+that cannot be imported, and (:class:`StartupFailure`) a driver that does not provide every
+method of the contract (:data:`~myservice.storage.base.DRIVER_METHODS`, the missing ones
+listed), or whose constructor or ``start()`` raises: the message of a
+:class:`~myservice.storage.base.StartupError` or ``Unavailable`` as is, any other exception's
+type and message (traceback logged at DEBUG).  Messages about a loaded driver name its
+entry-point target and distribution (name and version).
 """
 
 from __future__ import annotations
@@ -27,8 +31,14 @@ from myservice import conf as conf_mod
 from myservice.plugins import DriverManager
 from myservice.plugins.discovery import get_entry_points
 from myservice.plugins.exception import MultipleMatches, NoUniqueMatch
-from myservice.storage.base import StartupError, StorageDriver, Unavailable
-from myservice.suggest import did_you_mean
+from myservice.storage.base import (
+    DRIVER_METHODS,
+    StartupError,
+    StorageDriver,
+    Unavailable,
+    missing_methods,
+)
+from myservice.suggest import closest, did_you_mean
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +49,8 @@ URL_MEMO_SIZE = 64
 
 #: entry-point namespace of the storage drivers
 STORAGE_NAMESPACE = "myservice.storage"
+#: what a storage driver must be (named in the messages refusing one)
+_CONTRACT = "myservice.storage.base.StorageDriver"
 
 
 class StartupFailure(conf_mod.ConfigError):
@@ -145,47 +157,144 @@ def _where(conf: conf_mod.Config) -> str:
     return source
 
 
-def load_storage(conf: conf_mod.Config) -> StorageDriver:
-    """Load (without starting) the storage driver named by ``[storage] driver``.
+def _origin(entrypoint: Any) -> str:
+    """``module:attr (from DIST VERSION)``: the entry-point target and its distribution."""
+    target = getattr(entrypoint, "value", entrypoint)
+    dist = getattr(entrypoint, "dist", None)
+    if dist is None:
+        return f"{target} (from an unknown distribution)"
+    return f"{target} (from {dist.name} {dist.version})"
 
-    Raises :class:`~myservice.conf.ConfigError` for an unknown name, a name claimed by two
-    distributions, or a driver that fails to import or construct.
-    """
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` on one line (a builtin type unqualified, any other with its module)."""
+    cls = type(exc)
+    kind = cls.__qualname__
+    if cls.__module__ != "builtins":
+        kind = f"{cls.__module__}.{kind}"
+    message = " ".join(str(exc).split())
+    return f"{kind}: {message}" if message else kind
+
+
+def _close_after_failure(driver: Any, name: str) -> None:
+    """Close a driver whose start-up failed; a failing ``close()`` is logged, never raised (it
+    must not hide the error that stopped the start-up)."""
+    close = getattr(driver, "close", None)
+    if not callable(close):
+        return
+    try:
+        close()
+    except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+        LOG.warning(
+            "storage driver %s: close() after the failed start-up also failed: %s",
+            name,
+            _describe(exc),
+        )
+        LOG.debug("traceback of the failed close() of storage driver %s", name, exc_info=exc)
+
+
+def _missing(driver: Any, methods: Iterable[str]) -> str:
+    """``missing methods a, list_users (it has list_user)``: a misspelt method is named."""
+    others = [n for n in dir(driver) if not n.startswith("_") and n not in DRIVER_METHODS]
+    named = []
+    for method in methods:
+        near = closest(method, others)
+        named.append(f"{method} (it has {near})" if near else method)
+    return f"missing methods {', '.join(named)}"
+
+
+def _contract_message(driver: Any, missing: list[str]) -> str:
+    """``missing methods a, b; not callable: c (int)`` for the contract check."""
+    absent = object()
+    found = {method: getattr(driver, method, absent) for method in missing}
+    parts = []
+    lacking = [method for method, value in found.items() if value is absent]
+    if lacking:
+        parts.append(_missing(driver, lacking))
+    wrong = [f"{m} ({type(v).__name__})" for m, v in found.items() if v is not absent]
+    if wrong:
+        parts.append(f"not callable: {', '.join(wrong)}")
+    return "; ".join(parts)
+
+
+def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
+    """Import, construct and check the driver; return it and its :func:`_origin`."""
     name = conf.storage.driver
     where = _where(conf)
+    prefix = f"{where}: [storage] driver = {name}"
 
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
         if isinstance(exc, StartupError):
-            raise StartupFailure(
-                f"{where}: [storage] driver = {name}: the driver cannot start: {exc}"
-            ) from exc
-        target = getattr(entrypoint, "value", entrypoint)
+            raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
+        LOG.debug("traceback of the failure to import storage driver %s", name, exc_info=exc)
         raise conf_mod.ConfigError(
-            f"{where}: [storage] driver = {name}: cannot load the driver "
-            f"({target}): {type(exc).__name__}: {exc}"
+            f"{prefix}: cannot load the driver {_origin(entrypoint)}: {_describe(exc)}"
         ) from exc
 
     try:
         manager = DriverManager(
             namespace=STORAGE_NAMESPACE,
             name=name,
-            invoke_on_load=True,
-            invoke_args=(conf,),
+            invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
     except MultipleMatches as exc:
         raise conf_mod.ConfigError(
-            f"{where}: [storage] driver = {name}: more than one installed package provides "
-            f"this driver: {exc}"
+            f"{prefix}: more than one installed package provides this driver: {exc}"
         ) from None
     except NoUniqueMatch:
         names = _storage_names()
         hint = did_you_mean(name, names)
         raise conf_mod.ConfigError(
-            f"{where}: [storage] driver = {name}: no such storage driver{hint} "
+            f"{prefix}: no such storage driver{hint} "
             f"(installed in '{STORAGE_NAMESPACE}': {', '.join(names) or 'none'})"
         ) from None
-    return manager.driver
+    extension = manager.extensions[0]
+    factory = extension.plugin
+    origin = _origin(extension.entry_point)
+    contract = f"{origin} does not implement the storage driver contract ({_CONTRACT})"
+    if not callable(factory):
+        raise StartupFailure(
+            f"{prefix}: {origin} is not callable ({type(factory).__name__}): expected a "
+            f"subclass of {_CONTRACT} or a factory returning a driver"
+        )
+    abstract = getattr(factory, "__abstractmethods__", None) if isinstance(factory, type) else ()
+    if abstract:
+        # what instantiating it would refuse with Python's own TypeError
+        order = {method: i for i, method in enumerate(DRIVER_METHODS)}
+        listed = sorted(abstract, key=lambda method: (order.get(method, len(order)), method))
+        raise StartupFailure(f"{prefix}: {contract}: {_missing(factory, listed)}")
+    driver = None
+    try:
+        driver = factory(conf)
+        missing = missing_methods(driver)
+    except (StartupError, Unavailable) as exc:
+        if driver is not None:
+            _close_after_failure(driver, name)
+        raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
+    except Exception as exc:
+        LOG.debug("traceback of the failure of storage driver %s", name, exc_info=exc)
+        if driver is not None:
+            _close_after_failure(driver, name)
+        raise StartupFailure(
+            f"{prefix}: {origin} failed while being constructed: {_describe(exc)}"
+        ) from exc
+    if missing:
+        _close_after_failure(driver, name)
+        raise StartupFailure(f"{prefix}: {contract}: {_contract_message(driver, missing)}")
+    return driver, origin
+
+
+def load_storage(conf: conf_mod.Config) -> StorageDriver:
+    """Load (without starting) the storage driver named by ``[storage] driver``.
+
+    Raises :class:`~myservice.conf.ConfigError` for an unknown name, a name claimed by two
+    distributions or a driver that fails to import, and :class:`StartupFailure` for a driver
+    that fails to construct or lacks a method of the contract
+    (:data:`~myservice.storage.base.DRIVER_METHODS`).  Messages name the entry-point target
+    and its distribution.
+    """
+    return _load_storage(conf)[0]
 
 
 def build(conf: conf_mod.Config) -> ServiceContext:
@@ -194,20 +303,23 @@ def build(conf: conf_mod.Config) -> ServiceContext:
     Raises :class:`~myservice.conf.ConfigError` (or its subclass :class:`StartupFailure`)
     with a message for the operator when the service cannot start.
     """
-    storage = load_storage(conf)
+    storage, origin = _load_storage(conf)
     name = conf.storage.driver
+    prefix = f"{_where(conf)}: [storage] driver = {name}"
     try:
         storage.start()
     except (StartupError, Unavailable) as exc:
-        storage.close()
-        raise StartupFailure(
-            f"{_where(conf)}: [storage] driver = {name}: the driver cannot start: {exc}"
-        ) from exc
+        _close_after_failure(storage, name)
+        raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
+    except Exception as exc:
+        LOG.debug("traceback of the failed start() of storage driver %s", name, exc_info=exc)
+        _close_after_failure(storage, name)
+        raise StartupFailure(f"{prefix}: {origin} failed in start(): {_describe(exc)}") from exc
     LOG.info("storage driver %s started", name)
     try:
         extensions = _make_extensions(conf)
     except BaseException:
-        storage.close()
+        _close_after_failure(storage, name)
         raise
     return ServiceContext(
         conf=conf,
