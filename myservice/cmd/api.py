@@ -2,7 +2,7 @@
 
 Usage::
 
-    myservice-api [--reload] [--host H] [--port P] [PATH_TO_INI]
+    myservice-api [--reload] [--debug] [--host H] [--port P] [PATH_TO_INI]
 
 * ``PATH_TO_INI`` defaults to ``etc/api-paste.ini``.
 * The ini file's logging sections (``[loggers]``...) are applied first, as ``paster serve``
@@ -17,7 +17,10 @@ Usage::
   the next change.
 * Start-up errors (a missing ini file, an unknown filter, a bad configuration value, an
   unknown storage driver, a port in use) are printed as one line on stderr, exit status 2,
-  no traceback.  SIGTERM and SIGINT stop the server (exit status 0).
+  no traceback.  So is any other exception raised while starting (a bug in a plugin or in
+  myservice): ``myservice-api: error: PATH_TO_INI: cannot build the application: TYPE:
+  MESSAGE``; its traceback is logged at DEBUG, and printed before that line with
+  ``--debug``.  SIGTERM and SIGINT stop the server (exit status 0).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, help="port to listen on (default: [server:main] port, 8790)"
     )
     parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an unexpected start-up error (also logged at DEBUG)",
+    )
+    parser.add_argument(
         "--reload",
         action="store_true",
         help="restart the server when a myservice .py file, the ini or the config file changes",
@@ -87,13 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reload:
         child_argv = [a for a in argv if a != "--reload"]
         return Reloader(child_argv, ini).run()
+    stage = "read it"
     try:
         if not ini.is_file():
             raise ConfigError(f"{ini}: paste deploy file not found")
+        stage = "configure logging from it"
         configure_logging(ini)
         from myservice.wsgi.loader import load_app
 
+        stage = "build the application"
         app = load_app(ini)
+        stage = "create the server"
         try:
             server = make_server(app, ini, args.host, args.port)
         except BaseException:
@@ -102,6 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _flush_log_handlers()
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, in a plugin or here: still one line, no traceback
+        LOG.debug("%s: cannot %s", ini, stage, exc_info=True)
+        _flush_log_handlers()
+        if args.debug:
+            traceback.print_exc()
+        detail = " ".join(str(exc).split())
+        what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        hint = "" if args.debug else " (run with --debug for the traceback)"
+        print(f"{PROG}: error: {ini}: cannot {stage}: {what}{hint}", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:

@@ -76,9 +76,15 @@ def warn_deprecated(message: str) -> None:
 
 def describe_entry_point(ep: Any) -> str:
     """``name = module:attr (from dist version)`` for messages."""
+    return f"{getattr(ep, 'name', '?')} = {describe_target(ep)}"
+
+
+def describe_target(ep: Any) -> str:
+    """``module:attr (from dist version)``: what an entry point loads and who installed it,
+    for messages."""
     dist = getattr(ep, "dist", None)
     origin = f"{dist.name} {dist.version}" if dist is not None else "unknown distribution"
-    return f"{getattr(ep, 'name', '?')} = {getattr(ep, 'value', '?')} (from {origin})"
+    return f"{getattr(ep, 'value', '?')} (from {origin})"
 
 
 def check_name(name: Any, what: str = "plugin name") -> str:

@@ -31,6 +31,7 @@ from myservice import conf as conf_mod
 from myservice.plugins import DriverManager
 from myservice.plugins.discovery import get_entry_points
 from myservice.plugins.exception import MultipleMatches, NoUniqueMatch
+from myservice.plugins.extension import describe_target
 from myservice.storage.base import (
     DRIVER_METHODS,
     StartupError,
@@ -157,15 +158,6 @@ def _where(conf: conf_mod.Config) -> str:
     return source
 
 
-def _origin(entrypoint: Any) -> str:
-    """``module:attr (from DIST VERSION)``: the entry-point target and its distribution."""
-    target = getattr(entrypoint, "value", entrypoint)
-    dist = getattr(entrypoint, "dist", None)
-    if dist is None:
-        return f"{target} (from an unknown distribution)"
-    return f"{target} (from {dist.name} {dist.version})"
-
-
 def _describe(exc: BaseException) -> str:
     """``Type: message`` on one line (a builtin type unqualified, any other with its module)."""
     cls = type(exc)
@@ -218,7 +210,7 @@ def _contract_message(driver: Any, missing: list[str]) -> str:
 
 
 def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
-    """Import, construct and check the driver; return it and its :func:`_origin`."""
+    """Import, construct and check the driver; return it and its ``describe_target``."""
     name = conf.storage.driver
     where = _where(conf)
     prefix = f"{where}: [storage] driver = {name}"
@@ -228,7 +220,7 @@ def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
             raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
         LOG.debug("traceback of the failure to import storage driver %s", name, exc_info=exc)
         raise conf_mod.ConfigError(
-            f"{prefix}: cannot load the driver {_origin(entrypoint)}: {_describe(exc)}"
+            f"{prefix}: cannot load the driver {describe_target(entrypoint)}: {_describe(exc)}"
         ) from exc
 
     try:
@@ -251,7 +243,7 @@ def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
         ) from None
     extension = manager.extensions[0]
     factory = extension.plugin
-    origin = _origin(extension.entry_point)
+    origin = describe_target(extension.entry_point)
     contract = f"{origin} does not implement the storage driver contract ({_CONTRACT})"
     if not callable(factory):
         raise StartupFailure(
