@@ -7,19 +7,32 @@ Commands::
     myservice-plugins pipeline PATH_TO_PASTE_INI
 
 ``list`` shows, per namespace, each plugin's name, entry-point target, the distribution
-(and version) that provides it and whether it loads (it is imported; the error is reported
-when it does not; API extensions are also constructed and their routes added to a scratch
-router, as the service does, so one the service would leave out is reported as failing).
+(and version) that provides it and its status: whether it loads (it is imported; the error is
+reported when it does not; API extensions are also constructed and their routes added to a
+scratch router, as the service does, so one the service would leave out is reported as
+failing) and whether another installed distribution provides the same name.  In
+``myservice.storage``, ``myservice.middleware`` and ``myservice.api.extensions`` a name must
+be provided by one distribution only: every plugin of a name provided twice is a
+``CONFLICT`` naming both distributions (the service refuses to use that name); in
+``myservice.hooks`` several plugins per event name are normal and are not reported.
 Without NAMESPACE it shows myservice's own namespaces; ``--all`` shows
-every entry-point group installed.  ``check`` exits 1 when any plugin of the given
-namespaces fails to load.  ``pipeline`` reads a Paste Deploy ini file with configparser
-(nothing is imported or built) and prints each ``[pipeline:...]``: its filters in order,
-each filter's ``use`` / factory and options, and the application at its end.
+every entry-point group installed.  ``list`` is for reading: it exits 0 whatever the
+status of the plugins; ``check`` is the command for scripts: it exits 1 when any plugin of
+the given namespaces fails to load or is in conflict.  ``pipeline`` reads
+a Paste Deploy ini file with configparser (nothing is imported or built) and prints each
+``[pipeline:...]``: its filters in order, each filter's ``use`` / factory and options, and
+the application at its end; ``use = egg:DIST#NAME`` and the ``plugin = NAME`` of
+``use = egg:myservice#plugin`` are resolved against the installed entry points, and what
+does not resolve is marked with ``!`` and the closest valid name.
 
-Exit status: 0 success, 1 a plugin fails to load or the ini names a missing section,
-2 bad arguments (unknown namespace, missing or unreadable ini file) — reported as one
-line on stderr, never a traceback.  Values of keys containing ``password``, ``token`` or
-``secret`` and the password of any ``scheme://user:password@host`` URL are masked.
+Exit status: 0 success (``list``: the listing was printed, whatever the status of the
+plugins); 1 ``check``: a plugin fails or conflicts, ``pipeline``: the ini names a missing
+section, an ``egg:`` entry point that is not installed, or a ``plugin`` that is not
+installed or is installed twice; 2 bad arguments (unknown namespace, missing or unreadable
+ini file) -- reported as one line on stderr, never a traceback; 141 (128 + SIGPIPE, as a
+Unix tool killed by SIGPIPE) when stdout is closed early (``myservice-plugins list | head
+-1``), silently.  Values of keys containing ``password``, ``token`` or ``secret`` and the
+password of any ``scheme://user:password@host`` URL are masked.
 """
 
 from __future__ import annotations
@@ -34,11 +47,11 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 from myservice.cmd import ArgumentParser
-from myservice.suggest import closest
+from myservice.suggest import closest, did_you_mean
 
 LOG = logging.getLogger(__name__)
 
@@ -88,6 +101,24 @@ def mask_value(key: str, value: str) -> str:
 # -- plugin inspection ---------------------------------------------------------------------
 
 
+#: namespaces where a name must be provided by one installed distribution only: the service
+#: refuses a name that two provide (storage drivers and middleware plugins are loaded by
+#: ``DriverManager``, whose default resolver raises ``MultipleMatches``; API extensions are
+#: checked by ``myservice.api.extensions.loading`` before import).  namespace -> what then
+#: fails, for the message.  Elsewhere (``myservice.hooks``: several hooks per event name are
+#: normal; third-party namespaces: unknown rule) a name provided twice is not reported.
+UNIQUE_NAMESPACES: dict[str, str] = {
+    "myservice.storage": "[storage] driver = {name} refuses to start",
+    "myservice.middleware": (
+        "a [filter:...] with 'use = egg:myservice#plugin' and 'plugin = {name}' refuses to load"
+    ),
+    "myservice.api.extensions": (
+        "the service refuses to start while [api] extensions enables {name!r} "
+        "('*', the default, enables every one)"
+    ),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class PluginStatus:
     """What ``list`` reports about one entry point."""
@@ -100,6 +131,11 @@ class PluginStatus:
     #: None when the plugin was not imported (``--no-load``)
     loads: bool | None
     error: str | None
+    #: "failed", "conflict", "ok" or "unchecked" (``--no-load``), the first that applies
+    status: str = "ok"
+    #: which distributions provide the name and what the service then refuses, when it is
+    #: provided twice in a namespace of UNIQUE_NAMESPACES; else None
+    conflict: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,8 +174,12 @@ def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> li
     extensions are also initialised the way the service does it (``Cls(conf)``, then their
     routes are added to a scratch router), with ``conf`` (defaults when None), so one whose
     constructor or ``add_routes`` raises is reported as failing too.
+
+    In a namespace of :data:`UNIQUE_NAMESPACES`, every entry point of a name that more than
+    one distribution provides gets ``conflict`` (also with ``load`` false: nothing needs
+    importing to see it).
     """
-    result = []
+    rows = []
     initialise = _INITIALISERS.get(namespace)
     for ep in _discovery().get_entry_points(namespace):
         dist = getattr(ep, "dist", None)
@@ -157,7 +197,7 @@ def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> li
                 # missing; that must not end the listing)
                 error = _describe_error(exc)
                 LOG.debug("plugin %s:%s failed to load", namespace, ep.name, exc_info=True)
-        result.append(
+        rows.append(
             PluginStatus(
                 namespace=namespace,
                 name=ep.name,
@@ -168,7 +208,42 @@ def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> li
                 error=error,
             )
         )
-    return result
+    conflicts = _conflicts(namespace, rows)
+    return [_with_status(row, conflicts.get(index)) for index, row in enumerate(rows)]
+
+
+def _conflicts(namespace: str, rows: list[PluginStatus]) -> dict[int, str]:
+    """Row index -> why its name is refused, for names several rows share in a namespace of
+    :data:`UNIQUE_NAMESPACES`."""
+    consequence = UNIQUE_NAMESPACES.get(namespace)
+    if consequence is None:
+        return {}
+    by_name: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_name.setdefault(row.name, []).append(index)
+    found: dict[int, str] = {}
+    for name, indexes in by_name.items():
+        if len(indexes) < 2:
+            continue
+        providers = " and ".join(_dist_label(rows[i]) for i in indexes)
+        message = (
+            f"{name!r} is provided by {providers}: {consequence.format(name=name)}; "
+            "uninstall all but one of them"
+        )
+        found.update(dict.fromkeys(indexes, message))
+    return found
+
+
+def _with_status(row: PluginStatus, conflict: str | None) -> PluginStatus:
+    if row.loads is False:
+        status = "failed"
+    elif conflict is not None:
+        status = "conflict"
+    elif row.loads is None:
+        status = "unchecked"
+    else:
+        status = "ok"
+    return dataclasses.replace(row, status=status, conflict=conflict)
 
 
 def _default_conf() -> Any:
@@ -229,9 +304,14 @@ def _dist_label(status: PluginStatus) -> str:
 
 
 def _status_label(status: PluginStatus) -> str:
-    if status.loads is None:
-        return "-"
-    return "ok" if status.loads else f"FAILED {status.error}"
+    parts = []
+    if status.loads is False:
+        parts.append(f"FAILED {status.error}")
+    if status.conflict is not None:
+        parts.append(f"CONFLICT {status.conflict}")
+    if parts:
+        return "; ".join(parts)
+    return "-" if status.loads is None else "ok"
 
 
 def _print_namespaces(report: dict[str, list[PluginStatus]], out: TextIO) -> None:
@@ -242,12 +322,15 @@ def _print_namespaces(report: dict[str, list[PluginStatus]], out: TextIO) -> Non
         print(f"{namespace} ({count})", file=out)
         if not plugins:
             continue
-        rows = [["NAME", "TARGET", "DISTRIBUTION", "LOADS"]]
+        rows = [["NAME", "TARGET", "DISTRIBUTION", "STATUS"]]
         rows += [[p.name, p.target, _dist_label(p), _status_label(p)] for p in plugins]
         _format_table(rows, out)
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the plugins of the namespaces; 0 whatever their status (``check`` is the gate:
+    ``--all`` lists groups of unrelated tools, whose failures are not the operator's, and a
+    script reading ``--json`` under ``set -e`` must get the document, not an error)."""
     namespaces = _resolve_namespaces(args.namespaces, args.all)
     conf = _load_conf(args.config_file)
     report = {ns: inspect_namespace(ns, load=not args.no_load, conf=conf) for ns in namespaces}
@@ -275,12 +358,21 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             f"FAILED {p.namespace}: {p.name} = {p.target} ({_dist_label(p)}): {p.error}",
             file=out,
         )
-    print(
+    # a plugin that fails and is in conflict is reported as both
+    conflicts = [p for p in plugins if p.conflict]
+    for p in conflicts:
+        print(
+            f"CONFLICT {p.namespace}: {p.name} = {p.target} ({_dist_label(p)}): {p.conflict}",
+            file=out,
+        )
+    summary = (
         f"{len(plugins)} plugin(s) in {len(namespaces)} namespace(s): "
-        f"{len(plugins) - len(failures)} load, {len(failures)} fail",
-        file=out,
+        f"{len(plugins) - len(failures)} load, {len(failures)} fail"
     )
-    return 1 if failures else 0
+    if conflicts:
+        summary += f", {len(conflicts)} in conflict"
+    print(summary, file=out)
+    return 1 if failures or conflicts else 0
 
 
 # -- paste pipelines -----------------------------------------------------------------------
@@ -340,54 +432,194 @@ def _local_options(ini: PasteIni, section: str) -> list[tuple[str, str]]:
     return [(key, _get(ini.parser, section, key)) for key in ini.local_keys.get(section, [])]
 
 
-def _egg_target(use: str, group: str) -> str | None:
-    """Resolve ``egg:DIST#NAME`` to its entry-point target in ``group``, without loading."""
-    if not use.startswith("egg:"):
-        if use.startswith("call:"):
-            return use[len("call:") :]
-        return None
+#: the entry-point groups Paste Deploy looks ``egg:DIST#NAME`` up in, per kind of section
+#: (also the option names that give a factory directly: ``paste.filter_factory = mod:obj``)
+FILTER_GROUPS: tuple[str, ...] = ("paste.filter_factory", "paste.filter_app_factory")
+APP_GROUPS: tuple[str, ...] = ("paste.app_factory", "paste.composite_factory")
+
+#: the filter of this package that loads ``plugin = NAME`` from MIDDLEWARE_NAMESPACE
+_PLUGIN_FILTER = ("myservice", "plugin")
+MIDDLEWARE_NAMESPACE = "myservice.middleware"
+
+
+def _parse_egg(use: str) -> tuple[str, str]:
+    """``egg:DIST[>=1.0]#NAME`` -> ``(DIST, NAME)``; NAME defaults to ``main`` as in Paste."""
     spec = use[len("egg:") :]
-    dist_name, _, ep_name = spec.partition("#")
-    ep_name = ep_name or "main"
+    dist_part, _, ep_name = spec.partition("#")
+    match = re.match(r"\s*([A-Za-z0-9._-]*)", dist_part)
+    return (match.group(1) if match else dist_part.strip()), (ep_name.strip() or "main")
 
-    def norm(name: str) -> str:
-        return re.sub(r"[-_.]+", "-", name).lower()
 
+def _is_plugin_filter(use: str) -> bool:
+    """Whether ``egg:DIST#NAME`` names this package's ``plugin`` filter (names normalised)."""
+    from myservice.plugins.discovery import normalize_name
+
+    return tuple(map(normalize_name, _parse_egg(use))) == _PLUGIN_FILTER
+
+
+def _entry_points(groups: Sequence[str]) -> list[Any] | None:
+    """The entry points of ``groups``, or None when they cannot be looked up."""
     try:
-        entry_points = _discovery().get_entry_points(group)
+        return [ep for group in groups for ep in _discovery().get_entry_points(group)]
     except Exception:  # noqa: BLE001 - resolution is a courtesy; the ini is still shown
-        LOG.debug("cannot look up %s entry points", group, exc_info=True)
+        LOG.debug("cannot look up %s entry points", groups, exc_info=True)
         return None
-    for ep in entry_points:
-        dist = getattr(ep, "dist", None)
-        if ep.name == ep_name and dist is not None and norm(dist.name) == norm(dist_name):
-            return ep.value
-    return None
+
+
+def _resolve_egg(use: str, groups: Sequence[str]) -> tuple[str | None, str | None]:
+    """Resolve ``egg:DIST#NAME`` in ``groups`` without loading anything.
+
+    Returns ``(target, None)`` when it resolves, ``(None, why)`` when it does not (``why``
+    names the closest valid distribution or entry-point name), ``(None, None)`` when the
+    entry points cannot be looked up.
+    """
+    dist_name, ep_name = _parse_egg(use)
+    from myservice.plugins.discovery import normalize_name
+
+    entry_points = _entry_points(groups)
+    if entry_points is None:
+        return None, None
+    wanted = normalize_name(dist_name)
+    mine = [
+        ep
+        for ep in entry_points
+        if getattr(ep, "dist", None) is not None and normalize_name(ep.dist.name) == wanted
+    ]
+    for ep in mine:
+        if ep.name == ep_name:
+            return ep.value, None
+    kinds = " or ".join(groups)
+    if not mine:
+        dists = sorted({ep.dist.name for ep in entry_points if getattr(ep, "dist", None)})
+        return None, (
+            f"no installed distribution {dist_name!r} provides {kinds} entry points"
+            f"{did_you_mean(dist_name, dists)}"
+        )
+    names = sorted({ep.name for ep in mine})
+    return None, (
+        f"{mine[0].dist.name} has no {kinds} entry point {ep_name!r}"
+        f"{did_you_mean(ep_name, names)} (it has: {', '.join(names)})"
+    )
+
+
+def _resolve_plugin(section: str, value: str) -> tuple[str | None, str | None]:
+    """Resolve ``plugin = NAME`` of a ``use = egg:myservice#plugin`` filter: ``(shown
+    target, None)`` or ``(None, why)``, as :func:`myservice.middleware.plugin_filter_factory`
+    would load it (one installed distribution must provide NAME)."""
+    name = value.strip()
+    where = f"[{section}]"
+    if not name:
+        return None, (
+            f"{where} 'use = egg:myservice#plugin' needs 'plugin = NAME', the name of a "
+            f"filter in the {MIDDLEWARE_NAMESPACE!r} namespace"
+        )
+    entry_points = _entry_points((MIDDLEWARE_NAMESPACE,))
+    if entry_points is None:
+        return None, None
+    matches = [ep for ep in entry_points if ep.name == name]
+    if not matches:
+        names = sorted({ep.name for ep in entry_points})
+        return None, (
+            f"{where} plugin = {name}: no such middleware in namespace "
+            f"{MIDDLEWARE_NAMESPACE!r}{did_you_mean(name, names)} "
+            f"(installed: {', '.join(names) or 'none'})"
+        )
+    labels = [f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?" for ep in matches]
+    if len(matches) > 1:
+        return None, (
+            f"{where} plugin = {name}: more than one installed package provides it: "
+            f"{' and '.join(labels)}; uninstall all but one of them"
+        )
+    return f"{matches[0].value} ({labels[0]})", None
+
+
+def _resolve_use(
+    ini: PasteIni, section: str, value: str, groups: Sequence[str], prefixes: Sequence[str]
+) -> tuple[str | None, str | None]:
+    """Resolve the ``use`` of ``section``: ``(shown target, None)`` or ``(None, why)``."""
+    if value.startswith("call:"):
+        return value[len("call:") :], None
+    if value.startswith("egg:"):
+        target, why = _resolve_egg(value, groups)
+        return target, (f"[{section}] use = {value}: {why}" if why else None)
+    if ":" in value:  # config:other.ini#name and other schemes: not followed
+        return None, None
+    # a bare name is another section of this file, of the same kind
+    wanted = [f"{prefix}:{value}" for prefix in prefixes]
+    found = next((c for c in wanted if ini.parser.has_section(c)), None)
+    if found is not None:
+        return f"[{found}]", None
+    return None, (
+        f"[{section}] use = {value}: no section [{wanted[0]}]"
+        f"{_closest_section(ini.parser, wanted[0])}"
+    )
 
 
 def _describe_component(
-    ini: PasteIni, section: str, factory_keys: Iterable[str], group: str
-) -> list[str]:
-    """Lines describing one filter/app section: its use or factory, then other options."""
-    lines = []
+    ini: PasteIni,
+    section: str,
+    factory_keys: Sequence[str],
+    groups: Sequence[str],
+    prefixes: Sequence[str],
+) -> tuple[list[str], int]:
+    """Lines describing one filter/app section (its use or factory, then other options) and
+    the number of problems among them (lines starting with ``!``)."""
+    lines: list[str] = []
+    problems = 0
     options = _local_options(ini, section)
-    factory_keys = tuple(factory_keys)
+    keys = [key for key, _ in options]
+    uses_plugin = False
     for key, value in options:
         if key == "use":
-            target = _egg_target(value, group)
+            target, why = _resolve_use(ini, section, value, groups, prefixes)
             suffix = f" -> {target}" if target else ""
             lines.append(f"use = {mask_value(key, value)}{suffix}")
+            if why:
+                lines.append(f"! {mask_text(why)}")
+                problems += 1
+            uses_plugin = (
+                groups == FILTER_GROUPS and value.startswith("egg:") and _is_plugin_filter(value)
+            )
         elif key in factory_keys:
             lines.append(f"{key} = {mask_value(key, value)}")
+    if not section.startswith("pipeline:") and not any(
+        key == "use" or key in factory_keys for key in keys
+    ):
+        lines.append(f"! [{section}] has neither 'use' nor {' / '.join(factory_keys)}")
+        problems += 1
+    if uses_plugin and "plugin" not in keys:
+        lines.append(f"! {_resolve_plugin(section, '')[1]}")
+        problems += 1
     for key, value in options:
-        if key != "use" and key not in factory_keys:
-            lines.append(f"{key} = {mask_value(key, value)}")
-    return lines
+        if key == "use" or key in factory_keys:
+            continue
+        if uses_plugin and key == "plugin":
+            target, why = _resolve_plugin(section, value)
+            suffix = f" -> {target}" if target else ""
+            lines.append(f"plugin = {value}{suffix}")
+            if why:
+                lines.append(f"! {why}")
+                problems += 1
+            continue
+        lines.append(f"{key} = {mask_value(key, value)}")
+    return lines, problems
 
 
 def _closest_section(parser: configparser.ConfigParser, wanted: str) -> str:
     close = closest(wanted, parser.sections())
     return f" (closest: [{close}])" if close else ""
+
+
+def _print_egg(use: str, groups: tuple[str, ...], section: str, indent: str, out: TextIO) -> int:
+    """Print what ``egg:DIST#NAME`` written on a pipeline line resolves to, or a ``!`` line
+    saying why it does not; the number of problems (0 or 1)."""
+    target, why = _resolve_egg(use, groups)
+    if target:
+        print(f"{indent}-> {target}", file=out)
+    if why:
+        print(f"{indent}! [{section}] {use}: {why}", file=out)
+        return 1
+    return 0
 
 
 def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
@@ -399,6 +631,7 @@ def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{PROG}: {path}: no [pipeline:...] section", file=sys.stderr)
         return 1
     problems = 0
+    indent = "       "
     for index, section in enumerate(pipelines):
         if index:
             print(file=out)
@@ -417,38 +650,37 @@ def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
             wanted = f"filter:{name}"
             print(f"  {position}. filter {name}", file=out)
             if name.startswith("egg:"):
-                target = _egg_target(name, "paste.filter_factory")
-                print(f"       -> {target or '(not installed)'}", file=out)
+                problems += _print_egg(name, FILTER_GROUPS, section, indent, out)
             elif parser.has_section(wanted):
-                for line in _describe_component(
-                    ini,
-                    wanted,
-                    ("paste.filter_factory", "paste.filter_app_factory"),
-                    "paste.filter_factory",
-                ):
-                    print(f"       {line}", file=out)
+                lines, found_problems = _describe_component(
+                    ini, wanted, FILTER_GROUPS, FILTER_GROUPS, ("filter",)
+                )
+                for line in lines:
+                    print(f"{indent}{line}", file=out)
+                problems += found_problems
             else:
-                print(f"       ! no section [{wanted}]{_closest_section(parser, wanted)}", file=out)
+                hint = _closest_section(parser, wanted)
+                print(f"{indent}! no section [{wanted}]{hint}", file=out)
                 problems += 1
         print(f"  app {app}", file=out)
         candidates = [f"{prefix}:{app}" for prefix in _APP_PREFIXES]
         found = next((c for c in candidates if parser.has_section(c)), None)
         if app.startswith("egg:"):
-            target = _egg_target(app, "paste.app_factory")
-            print(f"       -> {target or '(not installed)'}", file=out)
+            problems += _print_egg(app, APP_GROUPS, section, indent, out)
         elif found is None:
             print(
-                f"       ! no section [app:{app}]{_closest_section(parser, 'app:' + app)}", file=out
+                f"{indent}! no section [app:{app}]{_closest_section(parser, 'app:' + app)}",
+                file=out,
             )
             problems += 1
         else:
-            kind = found.split(":", 1)[0]
-            group = "paste.composite_factory" if kind.startswith("compos") else "paste.app_factory"
-            print(f"       [{found}]", file=out)
-            for line in _describe_component(
-                ini, found, ("paste.app_factory", "paste.composite_factory"), group
-            ):
-                print(f"       {line}", file=out)
+            print(f"{indent}[{found}]", file=out)
+            lines, found_problems = _describe_component(
+                ini, found, APP_GROUPS, APP_GROUPS, _APP_PREFIXES
+            )
+            for line in lines:
+                print(f"{indent}{line}", file=out)
+            problems += found_problems
     if problems:
         print(f"{PROG}: {path}: {problems} problem(s), marked with '!'", file=sys.stderr)
         return 1
@@ -483,7 +715,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_list.add_argument("--all", action="store_true", help="show every entry-point group")
     p_list.add_argument(
-        "--no-load", action="store_true", help="do not import the plugins (LOADS shows '-')"
+        "--no-load",
+        action="store_true",
+        help="do not import the plugins (STATUS shows '-' unless a name conflicts)",
     )
     config_help = (
         "service configuration API extensions are initialised with, as the service does "
@@ -491,7 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_list.add_argument("--config-file", metavar="PATH", help=config_help)
     p_list.set_defaults(func=cmd_list)
-    p_check = sub.add_parser("check", help="exit 1 when a plugin of the namespaces fails to load")
+    p_check = sub.add_parser(
+        "check", help="exit 1 when a plugin of the namespaces fails to load or conflicts"
+    )
     p_check.add_argument("namespaces", nargs="+", metavar="NAMESPACE")
     p_check.add_argument("--config-file", metavar="PATH", help=config_help)
     p_check.set_defaults(func=cmd_check)
@@ -509,10 +745,36 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
     try:
-        return args.func(args, sys.stdout)
+        code = args.func(args, sys.stdout)
+        # flushed here, not at interpreter exit, so that a closed pipe is seen below
+        sys.stdout.flush()
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _stdout_closed()
+    return code
+
+
+#: exit status when stdout is closed early: 128 + SIGPIPE, what a shell reports for a C tool
+#: killed by SIGPIPE (``ls | head -1``); distinct from 1 (a plugin fails) and 2 (usage)
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``| head -1``): stop quietly, like a Unix tool.
+
+    Python would report the unflushed rest of stdout once more at exit ("Exception ignored
+    ... BrokenPipeError"), so stdout is pointed at /dev/null first.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        # no file descriptor (stdout replaced in-process): nothing flushes to a pipe at exit
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -303,7 +303,9 @@ def _is_fresh(fingerprint: Iterable[tuple[str, _Stat]], scanned_ns: int) -> bool
     return True
 
 
-def _normalize(name: str) -> str:
+def normalize_name(name: str) -> str:
+    """A distribution name in its normal form (PEP 503: runs of ``-_.`` as ``-``, lower case),
+    for comparing names spelt differently (``Paste_Deploy`` = ``paste-deploy``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -407,7 +409,7 @@ def _scan(paths: Sequence[str]) -> _Index:
             fallback_name, _, fallback_version = stem.partition("-")
             name = headers.get("Name") or fallback_name
             version = headers.get("Version") or fallback_version or "unknown"
-            found.append((_normalize(name), DistributionInfo(name, version, dist_dir), ep_file))
+            found.append((normalize_name(name), DistributionInfo(name, version, dist_dir), ep_file))
         for key, dist, ep_file in sorted(found, key=lambda item: (item[0], item[1].path)):
             if key in seen:
                 continue

@@ -24,6 +24,7 @@ import importlib_metadata
 from paste.deploy import loadapp
 
 from myservice.conf import ConfigError
+from myservice.plugins.discovery import normalize_name
 from myservice.suggest import closest, did_you_mean
 
 LOG = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def _import_failed(
         dist, _, name = parser.get(section, "use", raw=True).strip()[4:].partition("#")
         for group in (*_FILTER_PROTOCOLS, *_APP_PROTOCOLS):
             for ep in importlib_metadata.entry_points(group=group, name=name):
-                if ep.dist is None or _normal(ep.dist.name) != _normal(dist):
+                if ep.dist is None or normalize_name(ep.dist.name) != normalize_name(dist):
                     continue
                 target = ep.value.split(":", 1)[0]
                 if module and (target == module or target.startswith(module + ".")):
@@ -164,7 +165,7 @@ def _unknown_entry_point(
     sections = _sections_using(parser, lambda value: value == use)
     where = f" [{sections[0]}]" if sections else ""
     is_filter = any(p.strip() in _FILTER_PROTOCOLS for p in protos.split(","))
-    if is_filter and _normal(egg) == "myservice":
+    if is_filter and normalize_name(egg) == "myservice":
         known = _entry_point_names(MIDDLEWARE_NAMESPACE)
         kind = f"filter {name!r} in namespace {MIDDLEWARE_NAMESPACE}"
         direct = set(_entry_point_names(*_FILTER_PROTOCOLS, dist=egg))
@@ -241,13 +242,11 @@ def _entry_point_names(*groups: str, dist: str | None = None) -> list[str]:
     names: set[str] = set()
     for group in groups:
         for ep in importlib_metadata.entry_points(group=group):
-            if dist is None or (ep.dist is not None and _normal(ep.dist.name) == _normal(dist)):
+            if dist is None or (
+                ep.dist is not None and normalize_name(ep.dist.name) == normalize_name(dist)
+            ):
                 names.add(ep.name)
     return sorted(names)
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,9 +8,12 @@ discovery cache at a temporary directory, then calls ``main([...])`` in process.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 import uuid
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -113,8 +116,11 @@ def test_list_json(capsys, fake_ns):
         "version": "1.0",
         "loads": True,
         "error": None,
+        "status": "ok",
+        "conflict": None,
     }
     assert plugins["broken"]["loads"] is False
+    assert plugins["broken"]["status"] == "failed"
     assert plugins["broken"]["error"] == "ModuleNotFoundError: No module named 'no_such_module_xyz'"
 
 
@@ -233,7 +239,10 @@ def paste_ini(site, tmp_path):
         "fakepaste",
         "0.3",
         {
-            "paste.filter_factory": {"request_id": "fakemw.rid:factory"},
+            "paste.filter_factory": {
+                "request_id": "fakemw.rid:factory",
+                "sizelimit": "fakemw.size:factory",
+            },
             "paste.app_factory": {"api_v1": "fakeapp.v1:factory"},
         },
     )
@@ -258,8 +267,7 @@ def test_pipeline_prints_filters_in_order_with_their_factories(capsys, paste_ini
     assert "use = egg:fakepaste#request_id -> fakemw.rid:factory" in apiv1
     assert f"paste.filter_factory = {mod}:auth_factory" in apiv1
     assert "max_request_body_size = 1024" in apiv1
-    # not installed: shown as written, without a resolved target
-    assert "use = egg:fakepaste#sizelimit" in apiv1
+    assert "use = egg:fakepaste#sizelimit -> fakemw.size:factory" in apiv1
     assert "use = egg:fakepaste#api_v1 -> fakeapp.v1:factory" in apiv1
     assert f"log_file = {path.parent}/auth.log" in apiv1
     # [DEFAULT] values are not repeated under every filter
@@ -301,7 +309,7 @@ def test_pipeline_names_a_missing_filter_section_and_the_closest(capsys, site, t
     path = tmp_path / "paste.ini"
     path.write_text(
         "[pipeline:main]\npipeline = request_ids api\n\n"
-        "[filter:request_id]\nuse = egg:x#request_id\n\n[app:api]\nuse = egg:x#api\n"
+        "[filter:request_id]\npaste.filter_factory = x:f\n\n[app:api]\npaste.app_factory = x:a\n"
     )
     code, out, err = run(capsys, "pipeline", str(path))
     assert code == 1
@@ -488,3 +496,354 @@ def test_a_plugin_that_calls_sys_exit_on_import_is_a_failure_not_the_end(capsys,
     assert plugins["quits"]["loads"] is False
     assert plugins["quits"]["error"] == "SystemExit: 1"
     assert plugins["good"]["loads"] is True
+
+
+# -- a name provided by two distributions --------------------------------------------------
+
+_MINE = f"myservice {version('myservice')}"
+
+
+def _conflict(name: str, providers: str, consequence: str) -> str:
+    return f"{name!r} is provided by {providers}: {consequence}; uninstall all but one of them"
+
+
+def test_a_storage_driver_provided_twice_is_a_conflict_that_check_fails_on(
+    capsys, site, make_conf, tmp_path
+):
+    mod = site.module("class OtherSQLite:\n    pass\n")
+    site.dist("otherstore", "2.0", {"myservice.storage": {"sqlite": f"{mod}:OtherSQLite"}})
+    expected = _conflict(
+        "sqlite", f"otherstore 2.0 and {_MINE}", "[storage] driver = sqlite refuses to start"
+    )
+
+    code, out, _ = run(capsys, "list", "myservice.storage", "--json")
+    assert code == 0  # list reports, check decides
+    plugins = json.loads(out)["namespaces"][0]["plugins"]
+    sqlite = [p for p in plugins if p["name"] == "sqlite"]
+    assert [(p["distribution"], p["status"], p["conflict"]) for p in sqlite] == [
+        ("otherstore", "conflict", expected),
+        ("myservice", "conflict", expected),
+    ]
+    assert [p["conflict"] for p in plugins if p["name"] != "sqlite"] == [None, None, None]
+
+    code, out, _ = run(capsys, "list", "myservice.storage")
+    rows = [line.split(None, 4) for line in out.splitlines()[2:]]
+    assert [row[4] for row in rows if row[0] == "sqlite"] == [f"CONFLICT {expected}"] * 2
+
+    code, out, _ = run(capsys, "check", "myservice.storage")
+    assert code == 1
+    assert [line for line in out.splitlines() if line.startswith("CONFLICT")] == [
+        f"CONFLICT myservice.storage: sqlite = {mod}:OtherSQLite (otherstore 2.0): {expected}",
+        "CONFLICT myservice.storage: sqlite = myservice.storage.sql:SQLiteDriver "
+        f"({_MINE}): {expected}",
+    ]
+    assert out.splitlines()[-1] == "5 plugin(s) in 1 namespace(s): 5 load, 0 fail, 2 in conflict"
+
+    # what check reports is what the service does
+    from myservice.conf import ConfigError
+    from myservice.wsgi.context import load_storage
+
+    with pytest.raises(ConfigError, match="more than one installed package provides"):
+        load_storage(make_conf(tmp_path, "sqlite"))
+
+
+def test_a_middleware_plugin_provided_twice_is_a_conflict(capsys, site):
+    mod = site.module("def factory(global_conf, **local_conf):\n    return lambda app: app\n")
+    site.dist("acmemw", "1.0", {"myservice.middleware": {"request_id": f"{mod}:factory"}})
+    code, out, _ = run(capsys, "check", "myservice.middleware")
+    assert code == 1
+    consequence = (
+        "a [filter:...] with 'use = egg:myservice#plugin' and 'plugin = request_id' refuses to load"
+    )
+    expected = _conflict("request_id", f"acmemw 1.0 and {_MINE}", consequence)
+    assert [line for line in out.splitlines() if line.startswith("CONFLICT")] == [
+        f"CONFLICT myservice.middleware: request_id = {mod}:factory (acmemw 1.0): {expected}",
+        "CONFLICT myservice.middleware: request_id = "
+        f"myservice.middleware.request_id:filter_factory ({_MINE}): {expected}",
+    ]
+
+    from myservice.conf import ConfigError
+    from myservice.middleware import plugin_filter_factory
+
+    with pytest.raises(ConfigError, match="plugin = request_id"):
+        plugin_filter_factory({}, plugin="request_id")
+
+
+def test_an_api_extension_provided_twice_is_a_conflict(capsys, site):
+    mod = site.module(
+        """
+        from myservice.api.extensions import APIExtension
+
+        class Metadata(APIExtension):
+            alias = "user_metadata"
+            name = description = "a third-party user_metadata"
+            updated = "2026-01-01T00:00:00Z"
+
+            def add_routes(self, router):
+                pass
+        """
+    )
+    site.dist("metafork", "0.1", {_EXTENSIONS: {"user_metadata": f"{mod}:Metadata"}})
+    code, out, _ = run(capsys, "list", _EXTENSIONS, "--json")
+    assert code == 0
+    rows = [p for p in json.loads(out)["namespaces"][0]["plugins"] if p["name"] == "user_metadata"]
+    assert [(p["distribution"], p["loads"], p["status"]) for p in rows] == [
+        ("metafork", True, "conflict"),
+        ("myservice", True, "conflict"),
+    ]
+    assert rows[0]["conflict"] == _conflict(
+        "user_metadata",
+        f"metafork 0.1 and {_MINE}",
+        "the service refuses to start while [api] extensions enables 'user_metadata' "
+        "('*', the default, enables every one)",
+    )
+    assert run(capsys, "check", _EXTENSIONS)[0] == 1
+
+    from myservice import conf as conf_mod
+    from myservice.api.extensions.loading import load_extensions
+
+    with pytest.raises(conf_mod.ConfigError, match="more than one installed package"):
+        load_extensions(conf_mod.defaults())
+
+
+def test_several_hooks_for_one_event_are_not_a_conflict(capsys, site):
+    mod = site.module("class Hook:\n    pass\n")
+    site.dist("acmehooks", "1.0", {"myservice.hooks": {"user.create": f"{mod}:Hook"}})
+    code, out, _ = run(capsys, "list", "myservice.hooks", "--json")
+    assert code == 0
+    rows = json.loads(out)["namespaces"][0]["plugins"]
+    creates = [(p["distribution"], p["status"]) for p in rows if p["name"] == "user.create"]
+    assert creates == [("acmehooks", "ok"), ("myservice", "ok")]
+    code, out, _ = run(capsys, "check", "myservice.hooks")
+    assert code == 0, out
+    assert "CONFLICT" not in out
+
+
+def test_a_third_party_namespace_with_a_name_provided_twice_is_not_judged(capsys, site):
+    mod = site.module("class X:\n    pass\n")
+    site.dist("one", "1.0", {"fake.shared": {"same": f"{mod}:X"}})
+    site.dist("two", "1.0", {"fake.shared": {"same": f"{mod}:X"}})
+    code, out, _ = run(capsys, "check", "fake.shared")
+    assert (code, out) == (0, "2 plugin(s) in 1 namespace(s): 2 load, 0 fail\n")
+
+
+def test_list_no_load_still_shows_a_conflict(capsys, site):
+    mod = site.module("raise RuntimeError('imported')\n")
+    site.dist("otherstore", "2.0", {"myservice.storage": {"memory": f"{mod}:X"}})
+    code, out, _ = run(capsys, "list", "myservice.storage", "--no-load", "--json")
+    assert code == 0
+    statuses = [(p["name"], p["status"]) for p in json.loads(out)["namespaces"][0]["plugins"]]
+    assert statuses == [
+        ("memory", "conflict"),
+        ("memory", "conflict"),
+        ("mysql", "unchecked"),
+        ("postgresql", "unchecked"),
+        ("sqlite", "unchecked"),
+    ]
+    assert mod not in sys.modules
+
+
+# -- pipeline: egg entry points and middleware plugins are resolved -------------------------
+
+
+def _names(group: str, dist: str | None = None) -> str:
+    from myservice.plugins.discovery import get_entry_points
+
+    eps = get_entry_points(group)
+    return ", ".join(sorted({ep.name for ep in eps if dist is None or ep.dist.name == dist}))
+
+
+BROKEN_PASTE_INI = """\
+[pipeline:main]
+pipeline = request_id acme noplugin twice egg:myservice#sizelimt other bare nothing api
+
+[filter:request_id]
+use = egg:myservice#requst_id
+
+[filter:acme]
+use = egg:myservice#plugin
+plugin = acme_tg
+
+[filter:noplugin]
+use = egg:myservice#plugin
+
+[filter:twice]
+use = egg:myservice#plugin
+plugin = twice_mw
+
+[filter:other]
+use = egg:myservise#cors
+
+[filter:bare]
+use = request_idd
+
+[filter:nothing]
+some_option = 1
+
+[app:api]
+use = egg:myservice#api_v2
+"""
+
+
+@pytest.fixture
+def middleware_site(site):
+    mod = site.module("def factory(global_conf, **local_conf):\n    return lambda app: app\n")
+    site.dist(
+        "acmedist",
+        "1.0",
+        {"myservice.middleware": {"acme_tag": f"{mod}:factory", "twice_mw": f"{mod}:factory"}},
+    )
+    site.dist("acmefork", "1.1", {"myservice.middleware": {"twice_mw": f"{mod}:factory"}})
+    return mod
+
+
+def test_pipeline_marks_every_unresolvable_filter_and_app_with_the_closest(
+    capsys, middleware_site, tmp_path
+):
+    path = tmp_path / "paste.ini"
+    path.write_text(BROKEN_PASTE_INI)
+    code, out, err = run(capsys, "pipeline", str(path))
+    filters = "paste.filter_factory or paste.filter_app_factory"
+    my_filters = ", ".join(
+        sorted(
+            {
+                *_names("paste.filter_factory", "myservice").split(", "),
+                *(_names("paste.filter_app_factory", "myservice") or "").split(", "),
+            }
+            - {""}
+        )
+    )
+    my_apps = ", ".join(
+        sorted(
+            set(_names("paste.app_factory", "myservice").split(", "))
+            | set(_names("paste.composite_factory", "myservice").split(", "))
+        )
+    )
+    marks = [line.strip() for line in out.splitlines() if line.strip().startswith("!")]
+    assert marks == [
+        f"! [filter:request_id] use = egg:myservice#requst_id: myservice has no {filters} "
+        f"entry point 'requst_id'; did you mean 'request_id'? (it has: {my_filters})",
+        "! [filter:acme] plugin = acme_tg: no such middleware in namespace "
+        "'myservice.middleware'; did you mean 'acme_tag'? "
+        f"(installed: {_names('myservice.middleware')})",
+        "! [filter:noplugin] 'use = egg:myservice#plugin' needs 'plugin = NAME', the name of "
+        "a filter in the 'myservice.middleware' namespace",
+        "! [filter:twice] plugin = twice_mw: more than one installed package provides it: "
+        "acmedist 1.0 and acmefork 1.1; uninstall all but one of them",
+        f"! [pipeline:main] egg:myservice#sizelimt: myservice has no {filters} entry point "
+        f"'sizelimt'; did you mean 'sizelimit'? (it has: {my_filters})",
+        f"! [filter:other] use = egg:myservise#cors: no installed distribution 'myservise' "
+        f"provides {filters} entry points; did you mean 'myservice'?",
+        "! [filter:bare] use = request_idd: no section [filter:request_idd] "
+        "(closest: [filter:request_id])",
+        "! [filter:nothing] has neither 'use' nor paste.filter_factory / paste.filter_app_factory",
+        "! [app:api] use = egg:myservice#api_v2: myservice has no paste.app_factory or "
+        f"paste.composite_factory entry point 'api_v2'; did you mean 'api_v1'? (it has: {my_apps})",
+    ]
+    assert code == 1
+    assert_one_line_error(err, f"{path}: 9 problem(s), marked with '!'")
+
+
+def test_pipeline_resolves_a_middleware_plugin(capsys, middleware_site, tmp_path):
+    path = tmp_path / "paste.ini"
+    path.write_text(
+        "[pipeline:main]\npipeline = acme api\n\n"
+        "[filter:acme]\nuse = egg:myservice#plugin\nplugin = acme_tag\nlevel = 3\n\n"
+        "[app:api]\nuse = egg:myservice#api_v1\n"
+    )
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert (code, err) == (0, "")
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[lines.index("1. filter acme") + 1 :][:3] == [
+        "use = egg:myservice#plugin -> myservice.middleware:plugin_filter_factory",
+        f"plugin = acme_tag -> {middleware_site}:factory (acmedist 1.0)",
+        "level = 3",
+    ]
+    assert "use = egg:myservice#api_v1 -> myservice.wsgi.app:api_v1_factory" in lines
+
+
+# -- the installed command: exit statuses and a closed stdout ------------------------------
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("myservice-plugins")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "myservice.cmd.plugins"]
+
+
+def _env(site: FakeSite, unbuffered: bool = False) -> dict[str, str]:
+    """The environment of an operator's shell: stdout block-buffered into a pipe, unless
+    ``unbuffered`` (PYTHONUNBUFFERED, which CI shells may set, is dropped otherwise)."""
+    # MYSERVICE_PLUGIN_CACHE_DIR comes from the site fixture (monkeypatch.setenv)
+    env = {**os.environ, "PYTHONPATH": str(site.root)}
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def test_exit_statuses_of_the_installed_command(site, fake_ns, tmp_path):
+    typo = tmp_path / "paste.ini"
+    typo.write_text(
+        "[pipeline:main]\npipeline = rid api\n\n[filter:rid]\nuse = egg:myservice#requst_id\n"
+        "\n[app:api]\nuse = egg:myservice#api_v1\n"
+    )
+    cases = [
+        (["list", "fake.ns"], 0),  # a FAILED row: list still exits 0
+        (["list", "fake.ns", "--json"], 0),
+        (["check", "fake.ns"], 1),
+        (["check", "fake.clean"], 0),
+        (["pipeline", str(typo)], 1),
+        (["list", "fake.nss"], 2),
+    ]
+    seen = []
+    for argv, _ in cases:
+        proc = subprocess.run(
+            _command() + argv, capture_output=True, text=True, env=_env(site), timeout=120
+        )
+        assert "Traceback" not in proc.stderr
+        seen.append((argv, proc.returncode))
+    assert seen == [(argv, code) for argv, code in cases]
+
+
+@pytest.fixture
+def many_plugins(site):
+    """``fake.many``: 3000 entry points, far more output than a pipe buffer (64 KiB) holds."""
+    site.dist(
+        "manydist",
+        "1.0",
+        {"fake.many": {f"plugin_{i:04d}": f"fake_many_module:Plugin{i}" for i in range(3000)}},
+    )
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize(
+    ("argv", "read", "first"),
+    [
+        (["list", "fake.many", "--no-load"], lambda f: f.readline(), b"fake.many (3000 plugins)\n"),
+        (["list", "fake.many", "--no-load", "--json"], lambda f: f.read(10), b'{\n  "names'),
+        (["list", "fake.many", "--no-load"], lambda f: b"", b""),  # closed before any write
+        (["list", "--no-load"], lambda f: b"", b""),  # small output, all flushed at the end
+    ],
+    ids=["head-1", "json-head-c10", "closed-at-once", "closed-small-output"],
+)
+def test_a_closed_stdout_ends_quietly_with_status_141(
+    site, many_plugins, argv, read, first, unbuffered
+):
+    proc = subprocess.Popen(
+        _command() + argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(site, unbuffered),
+    )
+    try:
+        assert read(proc.stdout) == first
+        proc.stdout.close()  # as `| head` does when it has what it wants
+        err = proc.stderr.read()
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (code, err.decode()) == (cli.EXIT_BROKEN_PIPE, "")
+    assert cli.EXIT_BROKEN_PIPE == 141
