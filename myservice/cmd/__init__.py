@@ -18,8 +18,9 @@ class ArgumentParser(argparse.ArgumentParser):
       you mean 'token'? (choose from 'db', 'token')``;
     * an unknown option: ``unrecognized arguments: --prot 9000; did you mean '--port'?``
       (compared with the options of this parser and of all its subcommands), also when
-      required arguments are missing -- argparse would report only those, and a mistyped
-      ``--usr-id`` would read as a missing ``--user-id`` with no word about the typo.
+      argparse reports something else first -- missing required arguments (a mistyped
+      ``--usr-id`` would read as a missing ``--user-id``) or an invalid subcommand (the value
+      of a mistyped ``--confg-file`` taken for one).
 
     Sub-parsers made by ``add_subparsers`` are of the same class unless told otherwise."""
 
@@ -44,8 +45,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def explain(self, message: str) -> str:
         """``message``, led by the unknown options of the arguments being parsed (with the
-        closest valid one) when it reports missing required arguments."""
-        if not message.startswith("the following arguments are required"):
+        closest valid one): argparse reports a missing required argument, or the value after
+        a mistyped option taken for a subcommand (``--confg-file etc/x.conf``: invalid choice
+        'etc/x.conf'), before the unknown option that caused it."""
+        if message.startswith("unrecognized arguments"):
             return message
         unknown = self._unknown_options(self._given)
         if not unknown:
@@ -70,7 +73,7 @@ class ArgumentParser(argparse.ArgumentParser):
         negative number, not as an unknown option."""
         known = self._option_string_actions
         name = word.split("=", 1)[0]
-        if name in known:
+        if name in known or name in _options(self):  # also a subcommand's, not parsed yet
             return True
         if self._negative_number_matcher.match(word):
             return not self._has_negative_number_optionals

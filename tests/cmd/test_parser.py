@@ -121,3 +121,22 @@ def test_an_unknown_option_without_a_close_one_is_still_named(capsys):
         "error: unrecognized arguments: --zzz. Also, the following arguments are required: "
         "--user-id\n"
     )
+
+
+def test_a_mistyped_option_whose_value_is_taken_for_a_subcommand_is_named(capsys):
+    with pytest.raises(SystemExit) as info:
+        manage.main(["--confg-file", "etc/myservice.conf", "token", "list"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "error: unrecognized arguments: --confg-file; did you mean '--config-file'? Also, "
+        "argument COMMAND: invalid choice: 'etc/myservice.conf' (choose from 'db', 'token')\n"
+    )
+
+
+def test_options_of_a_subcommand_not_parsed_yet_are_not_unknown(capsys):
+    with pytest.raises(SystemExit):
+        manage.main(["tokn", "create", "--user-id", "u"])
+    assert capsys.readouterr().err.endswith(
+        "error: argument COMMAND: invalid choice: 'tokn'; did you mean 'token'? (choose from "
+        "'db', 'token')\n"
+    )
