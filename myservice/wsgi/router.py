@@ -23,7 +23,9 @@ For each request the router, in this order:
 3. matches the path and method: an unknown path is 404, a known path with another method is
    405 with ``Allow`` listing that path's methods;
 4. checks the route's policy rule (403) and that the client accepts JSON (406);
-5. calls ``controller(request, context, **path_vars)`` (``request`` a ``webob.Request``),
+5. calls ``controller(request, context, **path_vars)`` (``request`` a ``webob.Request``;
+   ``path_vars`` as text: the server's latin-1 ``PATH_INFO`` (PEP 3333) re-read as UTF-8, a
+   variable that is not UTF-8 once percent-decoded is 400),
    which returns a :class:`~myservice.wsgi.reply.Reply` or raises
    :class:`~myservice.wsgi.faults.APIError`; exceptions listed in the router's ``error_map``
    (the storage exceptions, see :data:`myservice.wsgi.app.STORAGE_ERRORS`) become their
@@ -312,6 +314,9 @@ class Router:
             if found is None:
                 raise self._no_match(path, environ)
             urlvars, matched = found
+            for name, value in urlvars.items():
+                if not value.isascii():
+                    urlvars[name] = _utf8(value)
             route = self._specs[matched.name]
             if route.rule is not PUBLIC:
                 if public:  # another method on a public path: identity still required
@@ -336,6 +341,17 @@ class Router:
             if translate is not None:
                 return translate
         return None
+
+
+def _utf8(value: str) -> str:
+    """A path variable as text: the bytes a WSGI server passes as latin-1 characters, decoded
+    as UTF-8; 400 when they are not UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise faults.APIError(
+            400, "The request path is not valid UTF-8 once percent-decoded."
+        ) from None
 
 
 def _static_prefix(route: Any) -> str:

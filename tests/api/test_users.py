@@ -434,3 +434,15 @@ def test_failed_changes_fire_no_hooks(api, ctx):
     api.delete("/v1/users/nope", headers=ADMIN, status=404)
     api.post_json("/v1/users", {"user": {}}, headers=ADMIN, status=400)
     assert ctx.hooks.events == []
+
+
+def test_a_path_variable_is_read_as_utf8(api):
+    # WSGI hands PATH_INFO over as latin-1 characters; the router re-reads them as UTF-8,
+    # so the id in the message is the one the client sent, not mojibake
+    res = api.get("/v1/users/%C3%A9t%C3%A9", headers=READER, status=404)
+    assert "'été'" in envelope_of(res)["detail"]
+
+
+def test_a_path_that_is_not_utf8_is_400(api):
+    res = api.get("/v1/users/%ff", headers=READER, status=400)
+    assert envelope_of(res)["detail"] == "The request path is not valid UTF-8 once percent-decoded."

@@ -78,15 +78,6 @@ Draft202012Validator.check_schema(META_ITEM)
 meta_item = Draft202012Validator(META_ITEM)
 
 
-def url_value(raw: str) -> str:
-    """A path variable as text: WSGI servers hand ``PATH_INFO`` over as latin-1-decoded
-    bytes (PEP 3333), so UTF-8 keys are re-decoded; bytes that are not UTF-8 stay as given."""
-    try:
-        return raw.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return raw
-
-
 def _no_key(user_id: str, key: str) -> APIError:
     return APIError(404, f"User {user_id} has no metadata key {key!r}.")
 
@@ -98,7 +89,6 @@ def list_metadata(req: webob.Request, ctx: ServiceContext, user_id: str) -> Repl
 
 def show_metadata_item(req: webob.Request, ctx: ServiceContext, user_id: str, key: str) -> Reply:
     """``GET /users/{user_id}/metadata/{key}``."""
-    key = url_value(key)
     metadata = ctx.storage.get_metadata(user_id)
     if key not in metadata:
         raise _no_key(user_id, key)
@@ -107,7 +97,6 @@ def show_metadata_item(req: webob.Request, ctx: ServiceContext, user_id: str, ke
 
 def set_metadata_item(req: webob.Request, ctx: ServiceContext, user_id: str, key: str) -> Reply:
     """``PUT /users/{user_id}/metadata/{key}``: create or replace one key."""
-    key = url_value(key)
     meta = common.read_json(req, meta_item)["meta"]
     if len(meta) != 1:
         raise APIError(
@@ -136,7 +125,6 @@ def set_metadata_item(req: webob.Request, ctx: ServiceContext, user_id: str, key
 
 def delete_metadata_item(req: webob.Request, ctx: ServiceContext, user_id: str, key: str) -> Reply:
     """``DELETE /users/{user_id}/metadata/{key}``: 204."""
-    key = url_value(key)
     if key not in ctx.storage.get_metadata(user_id):
         raise _no_key(user_id, key)
     ctx.storage.delete_metadata_item(user_id, key)
