@@ -176,7 +176,8 @@ def parse_limit(raw: str | None, default: int, maximum: int) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 12 or int(text) < 1:
         raise APIError(
             400,
-            f"Query parameter 'limit' must be an integer from 1 to {maximum}; got {raw!r}.",
+            f"Query parameter 'limit' must be a positive integer (values above {maximum} are "
+            f"reduced to {maximum}); got {raw!r}.",
         )
     return min(int(text), maximum)
 
