@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 
 from myservice import conf
 from myservice.cmd.manage import CommandError
+from myservice.suggest import did_you_mean
 from myservice.tokens import TokenRecord, TokenStore, format_time
 
 
@@ -66,10 +68,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     revoke.set_defaults(func=_revoke)
 
 
+def _warn_unknown_roles(roles: Sequence[str]) -> None:
+    """Warn (stderr) about roles no built-in policy rule grants anything to (compared without
+    case, as the policy does), naming the closest one: roles are free-form (an extension may
+    define its own rules), so the token is still created, but ``--role admn`` most likely
+    meant ``admin``."""
+    from myservice.api import policy
+
+    known = sorted(policy.READ.roles | policy.WRITE.roles)
+    for role in roles:
+        if role.lower() not in known:
+            hint = did_you_mean(role.lower(), known)
+            print(
+                f"warning: role {role!r} is granted nothing by the built-in policy rules (roles "
+                f"{', '.join(known)}){hint}{' ' if hint else '; '}An API extension may use it, "
+                "so the token is created anyway.",
+                file=sys.stderr,
+            )
+
+
 def _create(args: argparse.Namespace) -> int:
     store = _store(args)
     token, record = store.create(args.user_id, args.project_id, args.roles, args.expires_in)
     print(token)
+    _warn_unknown_roles(record.roles)
     expiry = "never expires" if record.expires_at is None else f"expires {_expiry(record)}"
     print(
         f"Created token {record.token_id} for user {record.user_id} in project "

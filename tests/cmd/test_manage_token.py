@@ -131,3 +131,20 @@ def test_corrupt_token_file_is_one_line_exit_2(config, capsys, token_file):
 def test_list_empty(config, capsys):
     code, out, _ = run(config, capsys, "list")
     assert code == 0 and out.splitlines()[0].startswith("ID")
+
+
+def test_a_role_no_rule_knows_is_warned_with_the_closest(config, capsys, token_file):
+    code, out, err = create(config, capsys, "--role", "Readr")
+    assert code == 0  # roles are free-form: an extension may use it
+    token_id = out.strip().split(".")[0]
+    assert err.startswith(
+        "warning: role 'Readr' is granted nothing by the built-in policy rules (roles admin, "
+        "reader); did you mean 'reader'? An API extension may use it, so the token is created "
+        "anyway.\n"
+    )
+    assert json.loads(token_file.read_text())["tokens"][token_id]["roles"] == ["admin", "Readr"]
+
+
+def test_known_roles_get_no_warning(config, capsys):
+    _, _, err = create(config, capsys, "--role", "Reader")
+    assert "warning" not in err
