@@ -249,3 +249,43 @@ def test_a_clash_in_an_alias_not_enabled_is_no_error(site, make_conf, tmp_path):
         assert listed(app) == ["hello"]
     finally:
         ctx.close()
+
+
+def _description_warnings(caplog):
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "myservice.api.extensions.loading" and r.levelno == logging.WARNING
+    ]
+
+
+def test_a_bad_description_is_warned_and_the_extension_still_loads(
+    site, make_conf, tmp_path, caplog
+):
+    module = site.module(
+        "sloppy",
+        GOOD.replace('name = "Hello"', 'name = ""').replace(
+            'updated = "2024-06-01T00:00:00Z"', 'updated = "last tuesday"'
+        ),
+    )
+    site.install("sloppy-ext", "0.1", {NS: {"hello": f"{module}:Hello"}})
+    caplog.set_level(logging.WARNING, logger="myservice.api.extensions")
+    app, ctx = app_for(make_conf(tmp_path, "memory", api={"extensions": "hello"}))
+    try:
+        assert listed(app) == ["hello"]
+        app.get("/v1/hello/ann", headers=READER, status=200)
+    finally:
+        ctx.close()
+    origin = f"hello = {module}:Hello (from sloppy-ext 0.1)"
+    assert _description_warnings(caplog) == [
+        f"API extension {origin}: name is ''; expected a non-empty string (GET /v1/extensions "
+        "shows it)",
+        f"API extension {origin}: updated is 'last tuesday'; expected an ISO 8601 date or "
+        "date-time such as '2024-05-01T00:00:00Z' (GET /v1/extensions shows it)",
+    ]
+
+
+def test_the_built_in_extension_describes_itself_well(make_conf, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="myservice.api.extensions")
+    load_extensions(make_conf(tmp_path, "memory"))
+    assert _description_warnings(caplog) == []

@@ -23,6 +23,7 @@ claiming its alias.
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,6 +113,43 @@ def _check_unique(conf: conf_mod.Config, requested: list[str]) -> None:
             )
 
 
+def _check_description(record: Extension[Any]) -> None:
+    """WARNING for each description attribute ``GET /v1/extensions`` would show wrong: an
+    empty or non-string ``name`` / ``description``, an ``updated`` that is not an ISO 8601
+    date or date-time.  The extension still loads: its routes work without them."""
+    obj = record.obj
+    for attribute in ("name", "description"):
+        value = getattr(obj, attribute, None)
+        if not isinstance(value, str) or not value.strip():
+            LOG.warning(
+                "API extension %s: %s is %r; expected a non-empty string (GET /v1/extensions "
+                "shows it)",
+                _origin(record.entry_point),
+                attribute,
+                value,
+            )
+    updated = getattr(obj, "updated", None)
+    if not _is_iso_8601(updated):
+        LOG.warning(
+            "API extension %s: updated is %r; expected an ISO 8601 date or date-time such as "
+            "'2024-05-01T00:00:00Z' (GET /v1/extensions shows it)",
+            _origin(record.entry_point),
+            updated,
+        )
+
+
+def _is_iso_8601(value: Any) -> bool:
+    if isinstance(value, _dt.date):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
 def load_extensions(conf: conf_mod.Config) -> LoadedExtensions:
     """Load the extensions enabled by ``[api] extensions`` (see the module docstring).
 
@@ -170,6 +208,7 @@ def load_extensions(conf: conf_mod.Config) -> LoadedExtensions:
                 obj.alias = record.name
             except AttributeError:
                 pass
+        _check_description(record)
         result.records.append(record)
     if result.records:
         LOG.info("API extensions loaded: %s", ", ".join(result.names()))
