@@ -394,7 +394,35 @@ class Config:
             sources[(section, name)] = origin
         sections = dict(self.sections)
         sections[section] = Section(section, parsed)
-        return Config(self.path, MappingProxyType(sections), self.plugins, sources)
+        config = Config(self.path, MappingProxyType(sections), self.plugins, sources)
+        _check_order(config)
+        return config
+
+
+#: options whose values must be in order: (section, smaller, larger), smaller <= larger
+ORDERED_OPTIONS: tuple[tuple[str, str, str], ...] = (("api", "default_limit", "max_limit"),)
+
+
+def _check_order(conf: Config) -> None:
+    """Refuse values that are valid alone but not together (:data:`ORDERED_OPTIONS`), naming
+    where each was set."""
+    for section, low, high in ORDERED_OPTIONS:
+        low_value, high_value = conf.sections[section][low], conf.sections[section][high]
+        if low_value <= high_value:
+            continue
+        low_from, high_from = conf.source(section, low), conf.source(section, high)
+        origin = low_from if low_from != "default" else high_from
+        low_note = " (the default)" if low_from == "default" else ""
+        high_note = ""
+        if high_from == "default":
+            high_note = " (the default)"
+        elif high_from != origin:
+            high_note = f" (set in {high_from})"
+        raise ConfigError(
+            f"{origin}: [{section}] {low} = {low_value}{low_note} is larger than "
+            f"{high} = {high_value}{high_note}: {low} must be at most {high}; set {low} to "
+            f"{high_value} or less, or raise {high}"
+        )
 
 
 def _lookup(section: str, name: str, origin: str) -> Opt:
@@ -454,7 +482,9 @@ def load(path: str | os.PathLike[str]) -> Config:
     """Read and validate ``path``.
 
     Raises :class:`ConfigError` for a missing or unreadable file, a syntax error, an unknown
-    section or option (with the closest valid name) or a bad value (with what was expected).
+    section or option (with the closest valid name), a bad value (with what was expected) or
+    values that contradict each other (:data:`ORDERED_OPTIONS`: ``[api] default_limit`` above
+    ``max_limit``).
     """
     path = Path(path).resolve()
     origin = str(path)
@@ -467,6 +497,8 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{origin}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{origin}: cannot read configuration file: {exc}") from None
+    except INI_SYNTAX_ERRORS as exc:
+        raise ini_syntax_error(origin, exc) from None
     except configparser.Error as exc:
         raise ConfigError(f"{origin}: not a valid INI file: {_one_line(exc)}") from None
 
@@ -511,12 +543,117 @@ def load(path: str | os.PathLike[str]) -> Config:
                 opt, parser.get(section, name), section, origin, here, state_path
             )
             sources[(section, name)] = origin
-    return Config(
+    config = Config(
         path,
         MappingProxyType({k: Section(k, v) for k, v in values.items()}),
         MappingProxyType(plugins),
         MappingProxyType(sources),
     )
+    _check_order(config)
+    return config
+
+
+#: what configparser raises for a file that is not INI syntax (:func:`ini_syntax_error`)
+INI_SYNTAX_ERRORS = (
+    configparser.MissingSectionHeaderError,
+    configparser.ParsingError,
+    configparser.DuplicateSectionError,
+    configparser.DuplicateOptionError,
+)
+
+
+def ini_syntax_error(path: str | os.PathLike[str], exc: configparser.Error) -> ConfigError:
+    """One line for a syntax error ``exc`` that configparser raised reading ``path``: the
+    file as text, the line number, the section, what was expected and, for a broken
+    ``[section]`` header, the header it was probably meant to be."""
+    origin = str(path)
+    lines = _read_lines(origin)
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return ConfigError(
+            f"{origin}: line {exc.lineno}: {_shown(exc.line)} comes before the first "
+            "[section] header; expected a [section] line first"
+        )
+    if isinstance(exc, configparser.ParsingError):
+        lineno = exc.errors[0][0]
+        text = lines[lineno - 1] if 0 < lineno <= len(lines) else exc.errors[0][1]
+        section = _section_at(lines, lineno)
+        where = f" [{section}]" if section else ""
+        stripped = text.strip()
+        if stripped.startswith("[") or stripped.endswith("]"):
+            hint = f"; did you mean [{stripped.strip('[]').strip()}]?"
+        else:
+            hint = " (a value continued from the line above is indented)"
+        more = len(exc.errors) - 1
+        tail = f" ({more} more such line{'s' if more > 1 else ''} after it)" if more else ""
+        return ConfigError(
+            f"{origin}: line {lineno}{where}: {_shown(text)} is neither a [section] header "
+            f"nor a 'name = value' line{hint}{tail}"
+        )
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return ConfigError(
+            f"{origin}: line {exc.lineno}: section [{exc.section}] appears a second time; "
+            "merge the two (a section may appear once)"
+        )
+    if isinstance(exc, configparser.DuplicateOptionError):
+        broken = _broken_header(lines, exc.section, exc.lineno)
+        if broken:
+            number, text = broken
+            return ConfigError(
+                f"{origin}: line {number}: {_shown(text)} is not a section header; did you "
+                f"mean [{text.strip().strip('[]').strip()}]? (the lines after it are read "
+                f"as part of [{exc.section}], where line {exc.lineno} sets {exc.option!r} a "
+                "second time)"
+            )
+        return ConfigError(
+            f"{origin}: line {exc.lineno} [{exc.section}]: option {exc.option!r} is set a "
+            "second time in this section; keep one (an option may appear once per section)"
+        )
+    return ConfigError(f"{origin}: not a valid INI file: {_one_line(exc)}")
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
+
+
+def _shown(line: str) -> str:
+    return repr(line.rstrip("\r\n"))
+
+
+def _header(line: str) -> str | None:
+    """The section name of a valid ``[section]`` header line, else None (configparser's
+    rule: the line, stripped, starts with '[' and has a later ']')."""
+    stripped = line.strip()
+    if stripped.startswith("[") and "]" in stripped[1:]:
+        return stripped[1:].rpartition("]")[0]
+    return None
+
+
+def _section_at(lines: list[str], lineno: int) -> str | None:
+    """The section line ``lineno`` (1-based) of ``lines`` is in, if any."""
+    for line in reversed(lines[: lineno - 1]):
+        name = _header(line)
+        if name is not None:
+            return name
+    return None
+
+
+def _broken_header(lines: list[str], section: str, lineno: int) -> tuple[int, str] | None:
+    """A line of ``[section]`` before ``lineno`` that looks like a mistyped section header
+    (``[name`` or ``name]``), with its number."""
+    for number in range(lineno - 1, 0, -1):
+        line = lines[number - 1] if number <= len(lines) else ""
+        if _header(line) is not None:
+            return None
+        stripped = line.strip()
+        if line[:1].isspace() or stripped.startswith(("#", ";")):
+            continue
+        if stripped.startswith("[") or stripped.endswith("]"):
+            return number, line
+    return None
 
 
 def _defaults_with_state(here: str, state_path: str) -> dict[str, dict[str, Any]]:

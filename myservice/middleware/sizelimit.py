@@ -8,16 +8,19 @@
   are read first; over the limit: ``413``; otherwise the application gets the body as a
   ``BytesIO`` with ``CONTENT_LENGTH`` set and ``HTTP_TRANSFER_ENCODING`` removed.
 
-The 413 detail states the limit in bytes.
+The 413 detail states the limit in bytes and where it was set: the ``[filter:sizelimit]``
+section of ``api-paste.ini``, ``[sizelimit]`` of the configuration file, or the default (files
+by name only, without their directory: the detail is sent to clients).
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from myservice.middleware._common import section_config
+from myservice.middleware._common import service_config
 from myservice.wsgi import faults
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
@@ -31,15 +34,15 @@ class RequestBodySizeLimiter:
 
     __slots__ = ("app", "limit", "_too_large")
 
-    def __init__(self, app: WSGIApp, limit: int) -> None:
+    def __init__(
+        self, app: WSGIApp, limit: int, source: str = "[sizelimit] max_request_body_size"
+    ) -> None:
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self.app = app
         self.limit = limit
-        self._too_large = (
-            f"The request body is larger than the limit of {limit} bytes "
-            "([sizelimit] max_request_body_size)."
-        )
+        # built once: the check per request stays a comparison
+        self._too_large = f"The request body is larger than the limit of {limit} bytes ({source})."
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = environ.get("CONTENT_LENGTH")
@@ -84,11 +87,25 @@ class RequestBodySizeLimiter:
         return b"".join(parts)
 
 
+def limit_source(origin: str) -> str:
+    """Where the limit was set, for the 413 detail, from ``Config.source`` (``'FILE'``,
+    ``'FILE [filter:sizelimit]'`` or ``'default'``).  Files are named without their directory:
+    the detail goes to clients."""
+    if origin == "default":
+        return "the default of [sizelimit] max_request_body_size"
+    paste = f" [filter:{SECTION}]"  # the filter's own section of the paste ini file
+    if origin.endswith(paste):
+        return f"{os.path.basename(origin[: -len(paste)])}{paste} max_request_body_size"
+    return f"{os.path.basename(origin)} [{SECTION}] max_request_body_size"
+
+
 def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WSGIApp], Any]:
     """Paste filter factory; option ``max_request_body_size`` (bytes, >= 0)."""
-    limit = section_config(global_conf, local_conf, SECTION).max_request_body_size
+    cfg = service_config(global_conf, local_conf, SECTION)
+    limit = cfg.sizelimit.max_request_body_size
+    source = limit_source(cfg.source(SECTION, "max_request_body_size"))
 
     def _filter(app: WSGIApp) -> RequestBodySizeLimiter:
-        return RequestBodySizeLimiter(app, limit)
+        return RequestBodySizeLimiter(app, limit, source)
 
     return _filter

@@ -158,6 +158,16 @@ def _where(conf: conf_mod.Config) -> str:
     return source
 
 
+def _cannot_start(conf: conf_mod.Config, prefix: str, exc: BaseException) -> str:
+    """``PREFIX: the driver cannot start: MESSAGE``; ``prefix`` names the configuration file,
+    so a leading ``FILE: `` of the driver's own message (which names it for
+    ``myservice-manage``) is dropped: the line names the file once."""
+    text = str(exc)
+    if conf.path is not None and text.startswith(f"{conf.path}: "):
+        text = text[len(f"{conf.path}: ") :]
+    return f"{prefix}: the driver cannot start: {text}"
+
+
 def _describe(exc: BaseException) -> str:
     """``Type: message`` on one line (a builtin type unqualified, any other with its module)."""
     cls = type(exc)
@@ -217,7 +227,7 @@ def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
 
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
         if isinstance(exc, StartupError):
-            raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
+            raise StartupFailure(_cannot_start(conf, prefix, exc)) from exc
         LOG.debug("traceback of the failure to import storage driver %s", name, exc_info=exc)
         raise conf_mod.ConfigError(
             f"{prefix}: cannot load the driver {describe_target(entrypoint)}: {_describe(exc)}"
@@ -263,7 +273,7 @@ def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
     except (StartupError, Unavailable) as exc:
         if driver is not None:
             _close_after_failure(driver, name)
-        raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
+        raise StartupFailure(_cannot_start(conf, prefix, exc)) from exc
     except Exception as exc:
         LOG.debug("traceback of the failure of storage driver %s", name, exc_info=exc)
         if driver is not None:
@@ -302,7 +312,7 @@ def build(conf: conf_mod.Config) -> ServiceContext:
         storage.start()
     except (StartupError, Unavailable) as exc:
         _close_after_failure(storage, name)
-        raise StartupFailure(f"{prefix}: the driver cannot start: {exc}") from exc
+        raise StartupFailure(_cannot_start(conf, prefix, exc)) from exc
     except Exception as exc:
         LOG.debug("traceback of the failed start() of storage driver %s", name, exc_info=exc)
         _close_after_failure(storage, name)

@@ -23,7 +23,7 @@ from typing import Any
 import importlib_metadata
 from paste.deploy import loadapp
 
-from myservice.conf import ConfigError
+from myservice.conf import INI_SYNTAX_ERRORS, ConfigError, ini_syntax_error
 from myservice.plugins.discovery import normalize_name
 from myservice.suggest import closest, did_you_mean
 
@@ -113,6 +113,8 @@ def explain(exc: BaseException, ini_path: str) -> ConfigError:
     """
     if isinstance(exc, ConfigError):
         return exc
+    if isinstance(exc, INI_SYNTAX_ERRORS):
+        return ini_syntax_error(ini_path, exc)
     text = _one_line(exc)
     parser = _read_ini(ini_path)
     match = _EGG_NOT_FOUND.search(text)
@@ -200,18 +202,67 @@ def _missing_section(
             if prefix in wanted and rest:
                 known.append(rest.strip())
             if section.startswith("pipeline:") and parser.has_option(section, "pipeline"):
-                if name in parser.get(section, "pipeline", raw=True).split():
+                names = parser.get(section, "pipeline", raw=True).split()
+                # Paste Deploy loads the last name as an application, the others as filters
+                if name in (names[:-1] if "filter" in wanted else names[-1:]):
                     referrers.append(section)
-            elif section.startswith(("composite:", "composit:")):
+            elif section.startswith(("composite:", "composit:")) and "filter" not in wanted:
                 values = [v.strip() for _, v in parser.items(section, raw=True)]
                 if name in values:
                     referrers.append(section)
     kind = "filter" if "filter" in wanted else "application"
     where = f" [{referrers[0]}]" if referrers else ""
+    wrong_kind = _defined_as_other_kind(parser, name, kind, referrers, known)
+    if wrong_kind:
+        return ConfigError(f"{ini_path}{where}: {wrong_kind}")
     return ConfigError(
         f"{ini_path}{where}: {kind} {name!r} has no [{wanted[0]}:{name}] section"
         f"{did_you_mean(name, known)} (defined: {', '.join(sorted(known)) or 'none'})"
     )
+
+
+#: section prefixes Paste Deploy accepts for an application / for a filter
+_APP_PREFIXES = ("app", "application", "composite", "composit", "pipeline", "filter-app")
+_FILTER_PREFIXES = ("filter",)
+
+
+def _defined_as_other_kind(
+    parser: configparser.RawConfigParser | None,
+    name: str,
+    kind: str,
+    referrers: list[str],
+    known: list[str],
+) -> str:
+    """What to say when ``name`` was wanted as a ``kind`` but is defined as the other kind
+    (a pipeline ending in a filter, a filter naming an application); '' if it is not."""
+    if parser is None:
+        return ""
+    other = _FILTER_PREFIXES if kind == "application" else _APP_PREFIXES
+    section = next((f"{p}:{name}" for p in other if parser.has_section(f"{p}:{name}")), "")
+    if not section:
+        return ""
+    names = ", ".join(sorted(known)) or "none"
+    pipeline = next((r for r in referrers if r.startswith("pipeline:")), "")
+    line = ""
+    if pipeline:
+        line = f"pipeline = {' '.join(parser.get(pipeline, 'pipeline', raw=True).split())}: "
+    if kind == "application" and pipeline:
+        return (
+            f"{line}the last name of a pipeline must be an application, but {name!r} is a "
+            f"filter ([{section}]); end the pipeline with an application (defined: {names})"
+        )
+    if kind == "application":
+        return (
+            f"{name!r} is a filter ([{section}]), not an application; name an application "
+            f"or a pipeline (defined: {names})"
+        )
+    if pipeline:
+        return (
+            f"{line}{name!r} is an application ([{section}]): only the last name of a "
+            f"pipeline may be an application, every name before it must be a filter "
+            f"(defined filters: {names})"
+        )
+    return f"{name!r} is an application ([{section}]), not a filter (defined filters: {names})"
 
 
 def _sections_using(parser: configparser.RawConfigParser | None, test) -> list[str]:

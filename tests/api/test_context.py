@@ -63,6 +63,17 @@ def test_startup_error_becomes_a_config_error(tmp_path, make_conf, monkeypatch):
     assert "[storage] driver = memory" in str(info.value)
 
 
+def test_driver_message_naming_the_config_file_names_it_once(tmp_path, make_conf):
+    conf = make_conf(tmp_path, "sqlite", "notaurl")
+    with pytest.raises(context_mod.StartupFailure) as info:
+        context_mod.build(conf)
+    assert str(info.value) == (
+        f"{conf.path}: [storage] driver = sqlite: the driver cannot start: [storage] "
+        "connection: not a valid database URL; expected the form "
+        "sqlite:////var/lib/myservice/myservice.sqlite"
+    )
+
+
 def test_driver_that_fails_to_construct_is_a_config_error(tmp_path, make_conf, monkeypatch):
     def broken(self, conf):
         raise RuntimeError("client library missing")

@@ -143,3 +143,46 @@ def test_bad_limit_option_names_file_section_and_expectation(paste_conf):
 def test_misspelled_option_gets_closest_name(paste_conf):
     with pytest.raises(ConfigError, match="did you mean 'max_request_body_size'"):
         sizelimit.filter_factory(paste_conf, max_request_body_sise="10")
+
+
+def _detail(app, size):
+    resp = app.post("/", b"a" * size, status=413)
+    return assert_envelope(resp, 413)["detail"]
+
+
+def test_413_names_the_paste_filter_section_when_the_limit_is_set_there(app):
+    assert _detail(app, LIMIT + 1) == (
+        f"The request body is larger than the limit of {LIMIT} bytes "
+        "(api-paste.ini [filter:sizelimit] max_request_body_size)."
+    )
+
+
+def test_413_names_the_config_file_section_when_the_limit_is_set_there(tmp_path, calls):
+    cfg = tmp_path / "myservice.conf"
+    cfg.write_text("[sizelimit]\nmax_request_body_size = 10\n")
+    global_conf = {"here": str(tmp_path), "__file__": "x.ini", "config_file": str(cfg)}
+    app = TestApp(build(sizelimit, tracking_app(calls), global_conf))
+    assert _detail(app, 11) == (
+        "The request body is larger than the limit of 10 bytes "
+        "(myservice.conf [sizelimit] max_request_body_size)."
+    )
+
+
+def test_413_says_the_limit_is_the_default_when_nothing_sets_it(paste_conf, calls):
+    app = TestApp(build(sizelimit, tracking_app(calls), paste_conf))
+    assert _detail(app, 114689) == (
+        "The request body is larger than the limit of 114688 bytes "
+        "(the default of [sizelimit] max_request_body_size)."
+    )
+
+
+def test_paste_filter_option_wins_over_the_config_file_and_is_named(tmp_path, calls):
+    cfg = tmp_path / "myservice.conf"
+    cfg.write_text("[sizelimit]\nmax_request_body_size = 10\n")
+    ini = "/etc/x/api-paste.ini"
+    global_conf = {"here": str(tmp_path), "__file__": ini, "config_file": str(cfg)}
+    limited = build(sizelimit, tracking_app(calls), global_conf, max_request_body_size="20")
+    assert _detail(TestApp(limited), 21) == (
+        "The request body is larger than the limit of 20 bytes "
+        "(api-paste.ini [filter:sizelimit] max_request_body_size)."
+    )

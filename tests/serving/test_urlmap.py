@@ -384,3 +384,105 @@ def test_for_runner_copies_into_the_runners_classes(monkeypatch):
     assert copy.exit_code == 2
     assert copy.__cause__ is cause
     assert loader.for_runner(copy) is copy  # already one: kept
+
+
+# -- a name of the wrong kind, and ini syntax errors ------------------------------------------
+
+
+def test_pipeline_ending_in_a_filter_says_the_last_name_must_be_an_application(site):
+    message = _error(site, INI.replace("pipeline = request_id v1_app", "pipeline = request_id"))
+    ini_path = (site / "api-paste.ini").resolve()
+    assert message == (
+        f"{ini_path} [pipeline:v1]: pipeline = request_id: the last name of a pipeline must "
+        "be an application, but 'request_id' is a filter ([filter:request_id]); end the "
+        "pipeline with an application (defined: health, main, root, special, v1, v1_app)"
+    )
+
+
+def test_application_before_the_end_of_a_pipeline_is_named_as_such(site):
+    ini = INI.replace("pipeline = request_id v1_app", "pipeline = root request_id v1_app")
+    message = _error(site, ini)
+    ini_path = (site / "api-paste.ini").resolve()
+    assert message == (
+        f"{ini_path} [pipeline:v1]: pipeline = root request_id v1_app: 'root' is an "
+        "application ([app:root]): only the last name of a pipeline may be an application, "
+        "every name before it must be a filter (defined filters: request_id)"
+    )
+
+
+def test_composite_naming_a_filter(site):
+    message = _error(site, INI.replace("/healthcheck = health", "/healthcheck = request_id"))
+    ini_path = (site / "api-paste.ini").resolve()
+    assert message == (
+        f"{ini_path} [composite:main]: 'request_id' is a filter ([filter:request_id]), not an "
+        "application; name an application or a pipeline "
+        "(defined: health, main, root, special, v1, v1_app)"
+    )
+
+
+def test_ini_line_without_equals_names_the_file_as_text_line_and_section(site):
+    ini = INI.replace("[pipeline:v1]\n", "[pipeline:v1]\nbogus line\n")
+    lineno = ini.splitlines().index("bogus line") + 1
+    message = _error(site, ini)
+    ini_path = (site / "api-paste.ini").resolve()
+    assert message == (
+        f"{ini_path}: line {lineno} [pipeline:v1]: 'bogus line' is neither a [section] "
+        "header nor a 'name = value' line (a value continued from the line above is indented)"
+    )
+    assert "PosixPath" not in message
+
+
+def test_ini_header_without_closing_bracket_is_named_with_the_fix(site):
+    # '[filter:request_id' reads as the option '[filter' of [app:health], so its 'use'
+    # line is a duplicate: the message must point at the broken header, not at 'use'
+    ini = INI.replace("[filter:request_id]", "[filter:request_id")
+    broken = ini.splitlines().index("[filter:request_id") + 1
+    message = _error(site, ini)
+    ini_path = (site / "api-paste.ini").resolve()
+    assert message == (
+        f"{ini_path}: line {broken}: '[filter:request_id' is not a section header; did you "
+        f"mean [filter:request_id]? (the lines after it are read as part of [app:health], "
+        f"where line {broken + 1} sets 'use' a second time)"
+    )
+
+
+def test_ini_text_before_the_first_section(site):
+    message = _error(site, "oops\n" + INI)
+    ini_path = (site / "api-paste.ini").resolve()
+    assert message == (
+        f"{ini_path}: line 1: 'oops' comes before the first [section] header; "
+        "expected a [section] line first"
+    )
+
+
+def test_config_file_syntax_error_names_file_once_with_line(site):
+    message = _error(site, conf_text="[storage]\ndriver = memory\nbogus\n")
+    conf_path = (site / "myservice.conf").resolve()
+    assert message == (
+        f"{conf_path}: line 3 [storage]: 'bogus' is neither a [section] header nor a "
+        "'name = value' line (a value continued from the line above is indented)"
+    )
+
+
+def test_default_limit_above_max_limit_is_refused(site):
+    message = _error(site, conf_text=CONF + "[api]\nmax_limit = 10\ndefault_limit = 100\n")
+    conf_path = (site / "myservice.conf").resolve()
+    assert message == (
+        f"{conf_path}: [api] default_limit = 100 is larger than max_limit = 10: default_limit "
+        "must be at most max_limit; set default_limit to 10 or less, or raise max_limit"
+    )
+
+
+def test_default_default_limit_above_max_limit_says_it_is_the_default(site):
+    message = _error(site, conf_text=CONF + "[api]\nmax_limit = 10\n")
+    conf_path = (site / "myservice.conf").resolve()
+    assert message == (
+        f"{conf_path}: [api] default_limit = 100 (the default) is larger than max_limit = 10: "
+        "default_limit must be at most max_limit; set default_limit to 10 or less, or raise "
+        "max_limit"
+    )
+
+
+def test_default_limit_equal_to_max_limit_is_accepted(site):
+    _app(site, conf_text=CONF + "[api]\nmax_limit = 10\ndefault_limit = 10\n")
+
