@@ -442,6 +442,12 @@ class HookDispatcher:
     # -- introspection ----------------------------------------------------------------------
 
     @property
+    def names(self) -> list[str]:
+        """The names of every installed hook class seen at loading (enabled, disabled or
+        failing), sorted: what ``[hooks] disabled`` and ``[plugin:NAME]`` may name."""
+        return sorted(self._names_seen)
+
+    @property
     def events(self) -> list[str]:
         """The events that have at least one enabled hook."""
         return list(self._hooks)

@@ -38,7 +38,7 @@ from typing import Any
 from myservice import conf
 from myservice.middleware.request_id import new_request_id
 from myservice.suggest import closest_path, no_resource
-from myservice.wsgi import faults
+from myservice.wsgi import faults, plugin_sections
 from myservice.wsgi.loader import explain, for_runner
 
 LOG = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def _build(loader: Any, global_conf: Mapping[str, Any], local_conf: Mapping[str,
         if CONTEXT_KEY not in global_conf:  # built here: release the storage driver
             _close_quietly(context)
         raise
+    plugin_sections.warn_unknown(cfg, getattr(getattr(context, "hooks", None), "names", ()))
     LOG.debug("urlmap %s: %s", ini, {p or "/": n for p, n in mapping.items()})
     return URLMap(apps, context)
 

@@ -7,6 +7,7 @@ the filters are the real ``egg:myservice#...`` ones.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import textwrap
 import types
@@ -486,3 +487,19 @@ def test_default_default_limit_above_max_limit_says_it_is_the_default(site):
 def test_default_limit_equal_to_max_limit_is_accepted(site):
     _app(site, conf_text=CONF + "[api]\nmax_limit = 10\ndefault_limit = 10\n")
 
+
+def test_a_plugin_section_no_plugin_is_called_is_warned(site, caplog):
+    caplog.set_level(logging.WARNING, logger="myservice.wsgi.plugin_sections")
+    conf_text = (
+        CONF + "\n[plugin:notfy]\nx = 1\n\n[plugin:audit]\nx = 1\n\n[plugin:sqlite]\nx = 1\n"
+        "\n[plugin:user_metadata]\nx = 1\n\n[plugin:request_id]\nx = 1\n"
+    )
+    app = _app(site, conf_text=conf_text)
+    app.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # a hook (by its name), a driver, an extension and a filter (by their entry-point names)
+    # are plugins; only the typo is warned
+    assert warnings == [
+        f"{site / 'myservice.conf'} [plugin:notfy]: no installed plugin is called 'notfy', so "
+        "no plugin reads this section; did you mean 'notify'?"
+    ]
