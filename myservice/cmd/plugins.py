@@ -163,7 +163,29 @@ def _initialise_extension(plugin: Any, conf: Any) -> None:
     add_extension_routes(Router(), plugin(conf))
 
 
-_INITIALISERS = {"myservice.api.extensions": _initialise_extension}
+def _initialise_hook(plugin: Any, conf: Any) -> None:
+    """Construct each hook class of ``plugin`` (one class, or a tuple of classes) as the
+    dispatcher does, ``Cls(conf)``, then close it; a hook the configuration disables (``[hooks]
+    disabled``) or turns off (``HookNotConfigured``) is not a failure."""
+    from myservice.hooks.base import HookNotConfigured
+
+    disabled = set(conf.hooks.disabled)
+    for cls in plugin if isinstance(plugin, list | tuple) else (plugin,):
+        if getattr(cls, "name", None) in disabled:
+            continue
+        try:
+            hook = cls(conf)
+        except HookNotConfigured:
+            continue
+        close = getattr(hook, "close", None)
+        if callable(close):
+            close()
+
+
+_INITIALISERS = {
+    "myservice.api.extensions": _initialise_extension,
+    "myservice.hooks": _initialise_hook,
+}
 
 
 def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> list[PluginStatus]:
@@ -171,9 +193,10 @@ def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> li
 
     With ``load`` the target of each entry point is imported; an exception raised by the
     import is caught and described (``"ModuleNotFoundError: No module named 'x'"``).  API
-    extensions are also initialised the way the service does it (``Cls(conf)``, then their
-    routes are added to a scratch router), with ``conf`` (defaults when None), so one whose
-    constructor or ``add_routes`` raises is reported as failing too.
+    extensions and event hooks are also initialised the way the service does it (``Cls(conf)``;
+    an extension's routes are added to a scratch router, a hook is closed again), with
+    ``conf`` (defaults when None), so one whose constructor or ``add_routes`` raises is
+    reported as failing too.
 
     In a namespace of :data:`UNIQUE_NAMESPACES`, every entry point of a name that more than
     one distribution provides gets ``conflict`` (also with ``load`` false: nothing needs

@@ -606,8 +606,54 @@ def test_an_api_extension_provided_twice_is_a_conflict(capsys, site):
         load_extensions(conf_mod.defaults())
 
 
+HOOK_SOURCE = """
+from myservice.hooks.base import HookNotConfigured
+
+class Hook:
+    name = "acme"
+
+    def __init__(self, conf):
+        pass
+
+    def __call__(self, event):
+        pass
+
+class Broken(Hook):
+    name = "broken"
+
+    def __init__(self, conf):
+        raise ValueError("[plugin:broken] url is required")
+
+class Off(Hook):
+    name = "off"
+
+    def __init__(self, conf):
+        raise HookNotConfigured("[plugin:off] url is empty")
+"""
+
+
+def test_hooks_are_constructed_as_the_service_does(capsys, site, tmp_path):
+    mod = site.module(HOOK_SOURCE)
+    targets = {"acme.a": f"{mod}:Broken", "acme.b": f"{mod}:Off", "acme.c": f"{mod}:Hook"}
+    site.dist("acmehooks", "1.0", {"myservice.hooks": targets})
+    code, out, _ = run(capsys, "list", "myservice.hooks", "--json")
+    assert code == 0
+    rows = {p["name"]: p for p in json.loads(out)["namespaces"][0]["plugins"]}
+    assert (rows["acme.a"]["status"], rows["acme.a"]["error"]) == (
+        "failed",
+        "ValueError: [plugin:broken] url is required",
+    )
+    # turned off by its configuration: not a failure, as in the service
+    assert (rows["acme.b"]["status"], rows["acme.c"]["status"]) == ("ok", "ok")
+    # a hook the configuration disables is not constructed, as in the service
+    conf = tmp_path / "myservice.conf"
+    conf.write_text("[hooks]\ndisabled = broken\n")
+    code, out, _ = run(capsys, "check", "myservice.hooks", "--config-file", str(conf))
+    assert code == 0, out
+
+
 def test_several_hooks_for_one_event_are_not_a_conflict(capsys, site):
-    mod = site.module("class Hook:\n    pass\n")
+    mod = site.module(HOOK_SOURCE)
     site.dist("acmehooks", "1.0", {"myservice.hooks": {"user.create": f"{mod}:Hook"}})
     code, out, _ = run(capsys, "list", "myservice.hooks", "--json")
     assert code == 0
