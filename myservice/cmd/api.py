@@ -15,12 +15,15 @@ Usage::
   configuration file it names changes (mtimes polled every second).  If the first child
   fails, the parent exits with its status; after a restart a failing child is restarted on
   the next change.
-* Start-up errors (a missing ini file, an unknown filter, a bad configuration value, an
-  unknown storage driver, a port in use) are printed as one line on stderr, exit status 2,
-  no traceback.  So is any other exception raised while starting (a bug in a plugin or in
-  myservice): ``myservice-api: error: PATH_TO_INI: cannot build the application: TYPE:
-  MESSAGE``; its traceback is logged at DEBUG, and printed before that line with
-  ``--debug``.  SIGTERM and SIGINT stop the server (exit status 0).
+* Start-up errors (a missing ini file, a mistake in its logging sections or in the options
+  of ``[server:main]``, a host that does not resolve, an unknown filter, a bad configuration
+  value, an unknown storage driver, a port in use) are printed as one line on stderr, exit
+  status 2, no traceback; the logging sections and ``[server:main]`` are checked (see
+  :mod:`myservice.cmd.startup_checks`) before the application is built.  So is any other
+  exception raised while starting (a bug in a plugin or in myservice):
+  ``myservice-api: error: PATH_TO_INI: cannot build the application: TYPE: MESSAGE``; its
+  traceback is logged at DEBUG, and printed before that line with ``--debug``.
+  SIGTERM and SIGINT stop the server (exit status 0).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from myservice.cmd import ArgumentParser
-from myservice.conf import ConfigError
+from myservice.cmd.startup_checks import check_logging, check_unknown, check_values, explain_address
+from myservice.conf import INI_SYNTAX_ERRORS, ConfigError, ini_syntax_error
 
 LOG = logging.getLogger(__name__)
 PROG = "myservice-api"
@@ -102,13 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"{ini}: paste deploy file not found")
         stage = "configure logging from it"
         configure_logging(ini)
+        stage = "read its [server:main]"
+        spec = server_spec(ini, args.host, args.port)
         from myservice.wsgi.loader import load_app
 
         stage = "build the application"
         app = load_app(ini)
         stage = "create the server"
         try:
-            server = make_server(app, ini, args.host, args.port)
+            server = make_server(app, ini, spec=spec)
         except BaseException:
             _close(app)
             raise
@@ -165,23 +171,31 @@ def _close(app: Any) -> None:
             LOG.warning("closing the application failed", exc_info=True)
 
 
+def _read_ini(parser: configparser.RawConfigParser, ini: Path) -> None:
+    """``parser.read(ini)``; a syntax error is one line with its line number and section
+    (:func:`myservice.conf.ini_syntax_error`)."""
+    try:
+        parser.read(ini, encoding="utf-8")
+    except INI_SYNTAX_ERRORS as exc:
+        raise ini_syntax_error(ini, exc) from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ini}: not a valid INI file: {' '.join(str(exc).split())}") from None
+
+
 def configure_logging(ini: Path) -> None:
     """Apply the logging sections of ``ini`` (if it has ``[loggers]``) like ``paster serve``;
     otherwise log INFO and up to stderr."""
     parser = configparser.RawConfigParser(strict=False)
-    try:
-        parser.read(ini, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{ini}: not a valid INI file: {' '.join(str(exc).split())}") from None
+    _read_ini(parser, ini)
     if not parser.has_section("loggers"):
         logging.basicConfig(level=logging.INFO)
         return
+    # read as fileConfig reads it (interpolation, duplicates refused), checked, then applied
+    cp = configparser.ConfigParser(defaults={"__file__": str(ini), "here": str(ini.parent)})
+    _read_ini(cp, ini)
+    check_logging(cp, ini)
     try:
-        logging.config.fileConfig(
-            str(ini),
-            defaults={"__file__": str(ini), "here": str(ini.parent)},
-            disable_existing_loggers=False,
-        )
+        logging.config.fileConfig(cp, disable_existing_loggers=False)
     except (KeyError, ValueError, TypeError, ImportError, AttributeError, SyntaxError) as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(f"{ini}: logging sections: {type(exc).__name__}: {detail}") from None
@@ -189,22 +203,37 @@ def configure_logging(ini: Path) -> None:
         raise ConfigError(f"{ini}: logging sections: {' '.join(str(exc).split())}") from None
 
 
-def make_server(
-    app: Any, ini: Path, host: str | None = None, port: int | None = None
-) -> Callable[[], Any]:
-    """A callable that serves ``app`` until interrupted, per ``[server:main]`` of ``ini``.
+class ServerSpec:
+    """``[server:main]`` of an ini file, checked: what :func:`make_server` needs."""
 
-    waitress servers are created (socket bound, options validated) here, so a bad option or
-    a port in use is a :class:`ConfigError`; another server entry point is called as Paste
-    Deploy would.
-    """
+    def __init__(self, context: Any, settings: dict[str, Any], is_waitress: bool) -> None:
+        self.context = context
+        self.settings = settings
+        self.is_waitress = is_waitress
+
+
+def server_spec(ini: Path, host: str | None = None, port: int | None = None) -> ServerSpec:
+    """Read ``[server:main]`` of ``ini`` (``--host``/``--port`` override its ``host``/``port``)
+    and check a waitress server's options: names, the type of each value (as waitress's
+    ``Adjustments`` converts it), the options together, and the address."""
     from paste.deploy.loadwsgi import SERVER, loadcontext
 
+    origin = f"{ini} [server:main]"
     try:
         context = loadcontext(SERVER, f"config:{ini}", name="main")
-    except LookupError:
-        context = None
-    origin = f"{ini} [server:main]"
+    except LookupError as exc:
+        section = _server_section(ini)
+        if section is None:  # no [server:main] at all: waitress on the default address
+            context = None
+        else:  # the section is there but Paste Deploy cannot use it: a missing 'use'
+            own = _own_options(ini, section)
+            check_unknown(origin, [o.split(None, 1)[-1] if " " in o else o for o in own], ("use",))
+            detail = " ".join(str(exc).split())
+            raise ConfigError(
+                f"{origin}: {detail} (e.g. use = egg:waitress#main)"
+                if "use" not in own
+                else f"{origin}: {detail}"
+            ) from None
     if context is None:
         settings: dict[str, Any] = {"host": DEFAULT_HOST, "port": str(DEFAULT_PORT)}
         is_waitress = True
@@ -215,20 +244,82 @@ def make_server(
         settings["host"] = host
     if port is not None:
         settings["port"] = str(port)
+    if is_waitress:
+        _check_waitress(origin, settings, host is not None, port is not None)
+    return ServerSpec(context, settings, is_waitress)
 
-    if not is_waitress:
-        context.local_conf.clear()
-        context.local_conf.update(settings)
-        runner = context.create()
-        return lambda: runner(app)
 
-    import waitress
+def _check_waitress(
+    origin: str, settings: dict[str, Any], host_from_cli: bool, port_from_cli: bool
+) -> None:
     from waitress.adjustments import Adjustments
 
+    check_values(origin, settings)
+    if "listen" in settings and ("host" in settings or "port" in settings):
+        given = [
+            f"--{name}" if cli else name
+            for name, cli in (("host", host_from_cli), ("port", port_from_cli))
+            if name in settings
+        ]
+        raise ConfigError(
+            f"{origin}: listen = {settings['listen']}: {' and '.join(given)} may not be given "
+            "with listen (waitress takes either listen, or host and port)"
+        )
     try:
         Adjustments(**settings)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{origin}: {' '.join(str(exc).split())}") from None
+        message = " ".join(str(exc).split())
+        if message == "Invalid host/port specified.":
+            raise ConfigError(explain_address(origin, settings, host_from_cli)) from None
+        raise ConfigError(f"{origin}: {message}") from None
+
+
+def _server_section(ini: Path) -> str | None:
+    """The name of the ``[server:main]`` section of ``ini`` as Paste Deploy matches it."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(ini, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    for section in parser.sections():
+        prefix, sep, name = section.partition(":")
+        if sep and prefix.strip() == "server" and name.strip() == "main":
+            return section
+    return None
+
+
+def _own_options(ini: Path, section: str) -> list[str]:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read(ini, encoding="utf-8")
+    defaults = parser.defaults()
+    return [name for name in parser.options(section) if name not in defaults]
+
+
+def make_server(
+    app: Any,
+    ini: Path,
+    host: str | None = None,
+    port: int | None = None,
+    spec: ServerSpec | None = None,
+) -> Callable[[], Any]:
+    """A callable that serves ``app`` until interrupted, per ``[server:main]`` of ``ini``
+    (``spec``, from :func:`server_spec`, when already read).
+
+    waitress servers are created (socket bound) here, so a port in use is a
+    :class:`ConfigError`; another server entry point is called as Paste Deploy would.
+    """
+    if spec is None:
+        spec = server_spec(ini, host, port)
+    origin = f"{ini} [server:main]"
+    settings = spec.settings
+    if not spec.is_waitress:
+        spec.context.local_conf.clear()
+        spec.context.local_conf.update(settings)
+        runner = spec.context.create()
+        return lambda: runner(app)
+
+    import waitress
+
     try:
         server = waitress.create_server(app, **settings)
     except OSError as exc:
