@@ -26,16 +26,28 @@ def ini(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _keep_logging():
-    """main() applies the ini's logging sections; give the next test the logging it had."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    """main() applies the ini's logging sections (fileConfig sets levels, handlers and
+    propagation of the root, ``myservice`` and ``waitress`` loggers...): give the next test
+    the logging it had, every logger included, so its caplog sees what it expects."""
+    manager = logging.Logger.manager
+    before = {
+        name: (lg.level, lg.handlers[:], lg.propagate, lg.disabled)
+        for name, lg in [("", logging.getLogger()), *manager.loggerDict.items()]
+        if isinstance(lg, logging.Logger)
+    }
     yield
-    for handler in root.handlers:
-        if handler not in handlers:  # the ini's console handler, on a capture stream now gone
-            handler.stream = io.StringIO()
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    for name, lg in [("", logging.getLogger()), *manager.loggerDict.items()]:
+        if not isinstance(lg, logging.Logger):
+            continue
+        for handler in lg.handlers:
+            if handler not in before.get(name, ((), [], True, False))[1]:
+                handler.stream = io.StringIO()  # the ini's console handler: its stream is gone
+                handler.close()
+        level, handlers, propagate, disabled = before.get(name, (logging.NOTSET, [], True, False))
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
+        lg.disabled = disabled
 
 
 @pytest.fixture(autouse=True)

@@ -105,21 +105,40 @@ def serve(venv: Venv, ini: Path, cwd: Path) -> Iterator[helpers.Server]:
         helpers.stop(proc)
 
 
-def test_plugins_are_listed_with_their_distribution(contrib_venv, tmp_path):
-    out = contrib_venv.run(
-        bin_of(contrib_venv, "myservice-plugins"),
+def _contrib_rows(venv: Venv, tmp_path: Path, *extra: str) -> dict[tuple, dict]:
+    out = venv.run(
+        bin_of(venv, "myservice-plugins"),
         "list",
         "--json",
+        *extra,
         MYSERVICE_PLUGIN_CACHE_DIR=str(tmp_path / "cache"),
     ).stdout
-    found = {
-        (ns["namespace"], p["name"], p["target"]): (p["distribution"], p["version"], p["loads"])
+    return {
+        (ns["namespace"], p["name"], p["target"]): p
         for ns in json.loads(out)["namespaces"]
         for p in ns["plugins"]
         if p["distribution"] == "myservice-contrib"
     }
+
+
+def test_plugins_are_listed_with_their_distribution(contrib_venv, tmp_path):
+    etc = helpers.copy_etc(tmp_path / "etc")
+    configure(etc, tmp_path / "state")
+    found = _contrib_rows(contrib_venv, tmp_path, "--config-file", str(etc / "myservice.conf"))
     assert set(found) == PLUGINS
-    assert set(found.values()) == {("myservice-contrib", "1.0.0", True)}
+    assert {(p["distribution"], p["version"], p["loads"]) for p in found.values()} == {
+        ("myservice-contrib", "1.0.0", True)
+    }
+
+
+def test_a_hook_its_configuration_refuses_is_listed_as_failing(contrib_venv, tmp_path):
+    # without [plugin:contrib_counter] path the hook refuses to start, and the service runs
+    # without it: the listing says so, as for an extension
+    found = _contrib_rows(contrib_venv, tmp_path)
+    counter = found[("myservice.hooks", "user.create", "myservice_contrib.counter:ContribCounter")]
+    assert counter["status"] == "failed"
+    assert counter["error"].startswith("HookConfigError: ")
+    assert "[plugin:contrib_counter] path: required" in counter["error"]
 
 
 def test_every_plugin_works_when_enabled_by_configuration(contrib_venv, tmp_path):
