@@ -68,7 +68,7 @@ from typing import Any
 
 from myservice import log
 from myservice.middleware._common import close_result, section_config
-from myservice.wsgi.faults import REQUEST_ID_KEY
+from myservice.wsgi.faults import REQUEST_ID_KEY, shown_path
 
 LOG = logging.getLogger("myservice.access")
 
@@ -120,7 +120,7 @@ def _emit(line: _Line, template: dict[str, Any] | None = None) -> None:
     path look-ups that would only be replaced).  ``None``: ``LOG.makeRecord`` per line."""
     rid, log_rid, log_grid, remote, method, script, path, query = line[:8]
     status, size, elapsed, ended, ident, thread_name = line[8:]
-    path = script + path
+    path = shown_path(script + path)
     if query:
         path = f"{path}?{query}"
     if not path.isprintable():

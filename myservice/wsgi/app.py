@@ -30,7 +30,7 @@ App = Callable[[dict, faults.StartResponse], Iterable[bytes]]
 
 
 def _path(environ: dict) -> str:
-    return environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")
+    return faults.shown_path(environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/"))
 
 
 def _not_found(exc: BaseException, environ: dict) -> faults.APIError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from urllib.parse import quote
 
 REQUEST_ID_KEY = "openstack.request_id"
 GLOBAL_REQUEST_ID_KEY = "openstack.global_request_id"
@@ -38,6 +39,31 @@ _SLUGS = {
 }
 
 StartResponse = Callable[..., object]
+
+#: what :func:`shown_path` leaves unescaped besides letters and digits
+_PATH_SAFE = "/-._~!$&'()*+,;=:@?"
+
+
+def shown_path(raw: str) -> str:
+    """A WSGI path as a person should read it in a message or a log line.
+
+    ``PATH_INFO`` holds the request's bytes as latin-1 characters (PEP 3333): a UTF-8 path is
+    shown as its text (``/v1/users/café``, not ``cafÃ©``), anything else (bytes that are not
+    UTF-8, control characters) percent-escaped (``/v1/%FF``).  A printable ASCII path, the
+    usual case, is returned as it is."""
+    if raw.isascii() and raw.isprintable():
+        return raw
+    try:
+        data = raw.encode("latin-1")
+    except UnicodeEncodeError:  # already text (not from a server): show its UTF-8
+        data = raw.encode("utf-8", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and text.isprintable():
+        return text
+    return quote(data, safe=_PATH_SAFE)
 
 
 class APIError(Exception):

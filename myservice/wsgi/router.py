@@ -293,7 +293,7 @@ class Router:
         if not allowed:
             close = closest_path(path, (route.path for route in self._routes))
             if close is not None:
-                close = environ.get("SCRIPT_NAME", "") + close
+                close = faults.shown_path(environ.get("SCRIPT_NAME", "") + close)
             return faults.APIError(404, no_resource(_full_path(environ), close))
         allow = ", ".join(sorted(allowed))
         return faults.APIError(
@@ -421,7 +421,7 @@ def _method_allowed(route: Any, method: str) -> bool:
 
 
 def _full_path(environ: dict) -> str:
-    return environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")
+    return faults.shown_path(environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/"))
 
 
 def _qualname(func: Any) -> str:

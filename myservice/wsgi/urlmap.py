@@ -82,7 +82,8 @@ class URLMap:
             environ,
             start_response,
             404,
-            no_resource(path or "/", self._closest(environ, path)) + " See / for the API versions.",
+            no_resource(faults.shown_path(path or "/"), self._closest(environ, path))
+            + " See / for the API versions.",
             headers=[(faults.REQUEST_ID_HEADER, rid)],
         )
 
@@ -93,7 +94,7 @@ class URLMap:
         close = closest_path(f"/{first}", (prefix for prefix, _ in self._prefixes))
         if close is None:
             return None
-        return f"{environ.get('SCRIPT_NAME', '')}{close}{slash}{rest}"
+        return faults.shown_path(f"{environ.get('SCRIPT_NAME', '')}{close}{slash}{rest}")
 
     def close(self) -> None:
         """Close the shared ServiceContext (storage connections), if it can be closed."""

@@ -450,3 +450,16 @@ def test_a_path_variable_is_read_as_utf8(api):
 def test_a_path_that_is_not_utf8_is_400(api):
     res = api.get("/v1/users/%ff", headers=READER, status=400)
     assert envelope_of(res)["detail"] == "The request path is not valid UTF-8 once percent-decoded."
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/v1/us%C3%A9rs", "No resource at /v1/usérs; did you mean /v1/users?"),
+        ("/v1/%FF", "No resource at /v1/%FF; did you mean /v1/?"),
+        ("/v1/users/caf%C3%A9", "No resource at /v1/users/café (no user with id 'café')."),
+    ],
+)
+def test_404_messages_show_the_path_the_client_sent(api, path, detail):
+    res = api.get(path, headers=READER, status=404)
+    assert envelope_of(res)["detail"] == detail

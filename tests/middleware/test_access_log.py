@@ -117,7 +117,17 @@ def test_app_exception_is_logged_as_500_and_propagates(paste_conf, caplog):
 def test_control_characters_in_path_are_escaped(paste_conf, caplog):
     make(echo_app, paste_conf).get("/a%0Ab")
     message = access_lines(caplog)[0].getMessage()
-    assert "\n" not in message and "/a\\nb" in message
+    assert "\n" not in message and '"GET /a%0Ab" status' in message
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [("/caf%C3%A9", "/café"), ("/%FF/x", "/%FF/x"), ("/plain", "/plain")],
+)
+def test_the_path_is_logged_as_utf8_text_or_escaped_bytes(paste_conf, caplog, sent, shown):
+    make(echo_app, paste_conf).get(sent, status="*")
+    message = access_lines(caplog)[0].getMessage()
+    assert f'"GET {shown}" status' in message
 
 
 def test_request_id_on_the_record_too(paste_conf, caplog):

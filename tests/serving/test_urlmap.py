@@ -503,3 +503,13 @@ def test_a_plugin_section_no_plugin_is_called_is_warned(site, caplog):
         f"{site / 'myservice.conf'} [plugin:notfy]: no installed plugin is called 'notfy', so "
         "no plugin reads this section; did you mean 'notify'?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"), [("/caf%C3%A9", "/café"), ("/%FF", "/%FF"), ("/a%0Ab", "/a%0Ab")]
+)
+def test_404_of_a_non_ascii_top_level_path_shows_it_as_sent(site, path, shown):
+    res = webtest.TestApp(_app(site)).get(path, status=404)
+    assert json.loads(res.body)["errors"][0]["detail"] == (
+        f"No resource at {shown}. See / for the API versions."
+    )
