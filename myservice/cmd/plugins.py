@@ -23,16 +23,22 @@ a Paste Deploy ini file with configparser (nothing is imported or built) and pri
 ``[pipeline:...]``: its filters in order, each filter's ``use`` / factory and options, and
 the application at its end; ``use = egg:DIST#NAME`` and the ``plugin = NAME`` of
 ``use = egg:myservice#plugin`` are resolved against the installed entry points, and what
-does not resolve is marked with ``!`` and the closest valid name.
+does not resolve is marked with ``!`` and the closest valid name (a missing filter is offered
+the closest filter, a missing application the closest application).  A pipeline whose last
+name is a filter, or with an application before its last name, gets the message the service
+itself refuses to start with.
 
 Exit status: 0 success (``list``: the listing was printed, whatever the status of the
 plugins); 1 ``check``: a plugin fails or conflicts, ``pipeline``: the ini names a missing
-section, an ``egg:`` entry point that is not installed, or a ``plugin`` that is not
-installed or is installed twice; 2 bad arguments (unknown namespace, missing or unreadable
-ini file) -- reported as one line on stderr, never a traceback; 141 (128 + SIGPIPE, as a
-Unix tool killed by SIGPIPE) when stdout is closed early (``myservice-plugins list | head
--1``), silently.  Values of keys containing ``password``, ``token`` or ``secret`` and the
-password of any ``scheme://user:password@host`` URL are masked.
+section, a filter where an application must be or the reverse, an ``egg:`` entry point
+that is not installed, or a ``plugin`` that is not installed or is installed twice; 2 bad
+arguments (unknown namespace, an option of a command written before the command, missing or
+unreadable ini file, an ini file that is not INI syntax, reported with its line number as
+``myservice-api`` reports it) -- reported as one line on stderr, never a traceback; 141
+(128 + SIGPIPE, as a Unix tool killed by SIGPIPE) when stdout is closed early
+(``myservice-plugins list | head -1``), silently.  Values of keys containing ``password``,
+``token`` or ``secret`` and the password of any ``scheme://user:password@host`` URL are
+masked.
 """
 
 from __future__ import annotations
@@ -46,11 +52,13 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 from myservice.cmd import ArgumentParser
+from myservice.conf import INI_SYNTAX_ERRORS, ini_syntax_error
 from myservice.suggest import closest, did_you_mean
 
 LOG = logging.getLogger(__name__)
@@ -73,6 +81,8 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[
 
 #: section prefixes Paste Deploy accepts for the application at the end of a pipeline
 _APP_PREFIXES = ("app", "application", "composite", "composit", "pipeline", "filter-app")
+#: section prefixes Paste Deploy accepts for a filter of a pipeline
+_FILTER_PREFIXES = ("filter",)
 
 
 class UsageError(Exception):
@@ -431,6 +441,10 @@ def read_paste_ini(path: str) -> PasteIni:
             parser.read_file(handle)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from exc
+    except INI_SYNTAX_ERRORS as exc:
+        # the line, its section and the header it was probably meant to be, as myservice-api
+        # says it (configparser's own message names the section before a broken header)
+        raise UsageError(str(ini_syntax_error(path, exc))) from None
     except configparser.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise UsageError(f"{path}: not a valid ini file: {first_line}") from exc
@@ -574,7 +588,7 @@ def _resolve_use(
         return f"[{found}]", None
     return None, (
         f"[{section}] use = {value}: no section [{wanted[0]}]"
-        f"{_closest_section(ini.parser, wanted[0])}"
+        f"{_closest_section(ini.parser, wanted[0], prefixes)}"
     )
 
 
@@ -628,9 +642,76 @@ def _describe_component(
     return lines, problems
 
 
-def _closest_section(parser: configparser.ConfigParser, wanted: str) -> str:
-    close = closest(wanted, parser.sections())
+def _closest_section(
+    parser: configparser.ConfigParser, wanted: str, prefixes: Sequence[str]
+) -> str:
+    """`` (closest: [SECTION])`` for the section most like ``wanted`` among those of the same
+    kind (prefixed by one of ``prefixes``: a filter is never offered for an application), or
+    ''."""
+    same_kind = [s for s in parser.sections() if s.partition(":")[0] in prefixes]
+    close = closest(wanted, same_kind)
     return f" (closest: [{close}])" if close else ""
+
+
+def _sections_of_kind(parser: configparser.ConfigParser, name: str, prefixes: Sequence[str]) -> str:
+    """The first ``[PREFIX:name]`` section of ``parser`` for ``prefixes``, or ''."""
+    return next((f"{p}:{name}" for p in prefixes if parser.has_section(f"{p}:{name}")), "")
+
+
+def _defined(parser: configparser.ConfigParser, prefixes: Sequence[str]) -> str:
+    """The names of the sections of one kind, sorted, as :mod:`myservice.wsgi.loader` lists
+    them."""
+    names = []
+    for section in parser.sections():
+        prefix, _, rest = section.partition(":")
+        if prefix in prefixes and rest:
+            names.append(rest.strip())
+    return ", ".join(sorted(names)) or "none"
+
+
+def _reordered(parser: configparser.ConfigParser, names: list[str]) -> str:
+    """``; did you mean 'pipeline = ...'?`` when exactly one name of the pipeline ``names`` is
+    an application (and not a filter) and every other one is a filter: the pipeline with that
+    application moved to the end; else ''."""
+
+    def is_filter(name: str) -> bool:
+        return name.startswith("egg:") or bool(_sections_of_kind(parser, name, _FILTER_PREFIXES))
+
+    apps = [
+        i
+        for i, n in enumerate(names)
+        if not is_filter(n) and _sections_of_kind(parser, n, _APP_PREFIXES)
+    ]
+    if len(apps) != 1 or names[-1].startswith("egg:"):
+        return ""
+    others = names[: apps[0]] + names[apps[0] + 1 :]
+    if not all(is_filter(n) for n in others):
+        return ""
+    return f"; did you mean 'pipeline = {' '.join([*others, names[apps[0]]])}'?"
+
+
+def _wrong_kind(parser: configparser.ConfigParser, pipeline: str, name: str, last: bool) -> str:
+    """Why ``name`` cannot stand where it stands in ``[pipeline]`` when it is a section of the
+    other kind (an application before the last name, a filter as the last name), in the words
+    of :func:`myservice.wsgi.loader.explain` (``pipeline = ...: ...``); '' if it is not."""
+    other = _FILTER_PREFIXES if last else _APP_PREFIXES
+    section = _sections_of_kind(parser, name, other)
+    if not section:
+        return ""
+    names = parser.get(pipeline, "pipeline", raw=True).split()
+    line = f"pipeline = {' '.join(names)}: "
+    fix = _reordered(parser, names)
+    if last:
+        return (
+            f"[{pipeline}] {line}the last name of a pipeline must be an application, but "
+            f"{name!r} is a filter ([{section}]); end the pipeline with an application "
+            f"(defined: {_defined(parser, _APP_PREFIXES)}){fix}"
+        )
+    return (
+        f"[{pipeline}] {line}{name!r} is an application ([{section}]): only the last name of "
+        "a pipeline may be an application, every name before it must be a filter "
+        f"(defined filters: {_defined(parser, _FILTER_PREFIXES)}){fix}"
+    )
 
 
 def _print_egg(use: str, groups: tuple[str, ...], section: str, indent: str, out: TextIO) -> int:
@@ -681,8 +762,11 @@ def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
                 for line in lines:
                     print(f"{indent}{line}", file=out)
                 problems += found_problems
+            elif why := _wrong_kind(parser, section, name, last=False):
+                print(f"{indent}! {why}", file=out)
+                problems += 1
             else:
-                hint = _closest_section(parser, wanted)
+                hint = _closest_section(parser, wanted, _FILTER_PREFIXES)
                 print(f"{indent}! no section [{wanted}]{hint}", file=out)
                 problems += 1
         print(f"  app {app}", file=out)
@@ -691,10 +775,11 @@ def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
         if app.startswith("egg:"):
             problems += _print_egg(app, APP_GROUPS, section, indent, out)
         elif found is None:
-            print(
-                f"{indent}! no section [app:{app}]{_closest_section(parser, 'app:' + app)}",
-                file=out,
-            )
+            why = _wrong_kind(parser, section, app, last=True)
+            if not why:
+                hint = _closest_section(parser, f"app:{app}", _APP_PREFIXES)
+                why = f"no section [app:{app}]{hint}"
+            print(f"{indent}! {why}", file=out)
             problems += 1
         else:
             print(f"{indent}[{found}]", file=out)
@@ -719,6 +804,81 @@ class _Parser(ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {self.explain(message)} (see '{PROG} --help')", file=sys.stderr)
         raise SystemExit(2)
+
+    def explain(self, message: str) -> str:
+        """:meth:`ArgumentParser.explain`, plus where an option of a subcommand written before
+        the subcommand belongs (``--config-file etc/x.conf list`` reads ``etc/x.conf`` as the
+        command): ``('--config-file' is an option of the commands check, list: put it after
+        the command; did you mean 'myservice-plugins list --config-file etc/x.conf'?)``."""
+        explained = super().explain(message)
+        misplaced = self._misplaced_options()
+        if misplaced is None:
+            return explained
+        owners, command, corrected = misplaced
+        for name in owners:
+            # "unrecognized arguments: --json; did you mean '--json'?": it is spelt right
+            explained = explained.replace(f"; did you mean {name!r}?", "")
+        stray = False
+        clauses = []
+        for name, cmds in owners.items():
+            clause = f"{name!r} is an option of the command{'s' if len(cmds) > 1 else ''} "
+            clause += ", ".join(cmds)
+            if command and command not in cmds:
+                clause += f", not of {command}"
+                stray = True
+            clauses.append(clause)
+        hint = "; ".join(clauses)
+        if not stray:
+            hint += f": put {'it' if len(owners) == 1 else 'them'} after the command"
+            if corrected:
+                hint += f"; did you mean '{corrected}'?"
+        return f"{explained} ({hint})"
+
+    def _misplaced_options(self) -> tuple[dict[str, list[str]], str, str] | None:
+        """The options of subcommands (not of this parser) given before the subcommand:
+        ``({option: [commands that take it]}, the command or '', the corrected command line
+        or '')``, or None when there is none."""
+        commands = {
+            name: sub
+            for action in self._actions
+            if isinstance(action, argparse._SubParsersAction)
+            for name, sub in action.choices.items()
+        }
+        if not commands:
+            return None
+        given = list(self._given)
+        before: list[str] = []
+        moved: list[str] = []
+        owners: dict[str, list[str]] = {}
+        command = ""
+        index = 0
+        while index < len(given):
+            word = given[index]
+            if word == "--":
+                break
+            if word in commands:
+                command = word
+                break
+            name = word.split("=", 1)[0]
+            action = self._option_string_actions.get(name) if word.startswith("-") else None
+            mine = action is not None
+            if not mine and word.startswith("--"):
+                cmds = sorted(c for c, p in commands.items() if name in p._option_string_actions)
+                if cmds:
+                    owners.setdefault(name, cmds)
+                    action = commands[cmds[0]]._option_string_actions[name]
+            takes = 1 if action is not None and action.nargs is None and "=" not in word else 0
+            (before if mine or name not in owners else moved).extend(
+                given[index : index + 1 + takes]
+            )
+            index += 1 + takes
+        if not owners:
+            return None
+        corrected = ""
+        if command:
+            rest = given[index + 1 :]
+            corrected = shlex.join([PROG, *before, command, *moved, *rest])
+        return owners, command, corrected
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,19 @@ class FakeSite:
         (info / "entry_points.txt").write_text(text)
 
 
+def _marks(out: str) -> list[str]:
+    """The ``!`` lines of ``myservice-plugins pipeline`` output, stripped."""
+    return [line.strip() for line in out.splitlines() if line.strip().startswith("!")]
+
+
+def _pipeline_marks(capsys, tmp_path: Path, ini_text: str) -> tuple[int, list[str]]:
+    """Run ``pipeline`` on ``ini_text`` written to a file: its exit status and ``!`` lines."""
+    path = tmp_path / "paste.ini"
+    path.write_text(ini_text)
+    code, out, _ = run(capsys, "pipeline", str(path))
+    return code, _marks(out)
+
+
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     root = tmp_path / "site"
@@ -191,6 +204,57 @@ def test_no_command_is_a_one_line_error(capsys):
     assert_one_line_error(err, "myservice-plugins: error:")
 
 
+_CHOICES = "(choose from 'list', 'check', 'pipeline')"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--config-file", "etc/myservice.conf", "list"],
+            f"argument COMMAND: invalid choice: 'etc/myservice.conf' {_CHOICES} "
+            "('--config-file' is an option of the commands check, list: put it after the "
+            "command; did you mean 'myservice-plugins list --config-file etc/myservice.conf'?)",
+        ),
+        (
+            ["--debug", "--config-file", "my.conf", "check", "fake.ns"],
+            f"argument COMMAND: invalid choice: 'my.conf' {_CHOICES} "
+            "('--config-file' is an option of the commands check, list: put it after the "
+            "command; did you mean 'myservice-plugins --debug check --config-file my.conf "
+            "fake.ns'?)",
+        ),
+        (
+            ["--config-file=my.conf", "list"],
+            "unrecognized arguments: --config-file=my.conf ('--config-file' is an option of "
+            "the commands check, list: put it after the command; did you mean "
+            "'myservice-plugins list --config-file=my.conf'?)",
+        ),
+        (
+            ["--json", "list"],
+            "unrecognized arguments: --json ('--json' is an option of the command list: put it "
+            "after the command; did you mean 'myservice-plugins list --json'?)",
+        ),
+        (
+            ["--json", "check", "fake.ns"],
+            "unrecognized arguments: --json ('--json' is an option of the command list, not of "
+            "check)",
+        ),
+        (
+            ["--config-file", "my.conf"],
+            f"argument COMMAND: invalid choice: 'my.conf' {_CHOICES} ('--config-file' is an "
+            "option of the commands check, list: put it after the command)",
+        ),
+    ],
+    ids=["before-list", "before-check", "equals", "flag", "not-of-the-command", "no-command"],
+)
+def test_an_option_of_a_command_before_the_command_says_where_it_belongs(
+    capsys, fake_ns, argv, message
+):
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err == f"myservice-plugins: error: {message} (see 'myservice-plugins --help')\n"
+
+
 # -- pipeline ------------------------------------------------------------------------------
 
 PASTE_INI = """\
@@ -300,9 +364,141 @@ def test_pipeline_missing_file(capsys, tmp_path):
 def test_pipeline_malformed_file(capsys, tmp_path):
     path = tmp_path / "bad.ini"
     path.write_text("pipeline = a b\n")
-    code, _, err = run(capsys, "pipeline", str(path))
-    assert code == 2
-    assert_one_line_error(err, f"{path}: not a valid ini file")
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"myservice-plugins: error: {path}: line 1: 'pipeline = a b' comes before the first "
+        "[section] header; expected a [section] line first\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # the lines after a header without "]" are read as part of the section above it
+        (
+            "[filter:a]\nuse = egg:x#a\n\n[filter:b\nuse = egg:x#b\n",
+            "line 4: '[filter:b' is not a section header; did you mean [filter:b]? (the lines "
+            "after it are read as part of [filter:a], where line 5 sets 'use' a second time)",
+        ),
+        (
+            "[pipeline:main]\npipeline = a b\napp_b]\n",
+            "line 3 [pipeline:main]: 'app_b]' is neither a [section] header nor a "
+            "'name = value' line; did you mean [app_b]?",
+        ),
+        (
+            "[filter:a]\nuse = egg:x#a\nuse = egg:x#b\n",
+            "line 3 [filter:a]: option 'use' is set a second time in this section; keep one "
+            "(an option may appear once per section)",
+        ),
+    ],
+    ids=["broken-header", "not-name-value", "duplicate-option"],
+)
+def test_pipeline_ini_syntax_error_names_the_line_and_its_section(capsys, tmp_path, text, message):
+    path = tmp_path / "bad.ini"
+    path.write_text(text)
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert (code, out) == (2, "")
+    assert err == f"myservice-plugins: error: {path}: {message}\n"
+
+
+def _shipped_paste_ini(tmp_path, old: str, new: str) -> Path:
+    """A copy of the project's etc/api-paste.ini with the line ``old`` replaced by ``new``."""
+    shipped = Path(__file__).resolve().parents[2] / "etc" / "api-paste.ini"
+    if not shipped.is_file():
+        pytest.skip(f"{shipped} is not there yet")
+    text = shipped.read_text()
+    if old not in text.splitlines():
+        pytest.skip(f"{shipped} has no line {old!r} any more")
+    path = tmp_path / "api-paste.ini"
+    path.write_text("\n".join(new if line == old else line for line in text.splitlines()))
+    return path
+
+
+def test_pipeline_broken_header_in_the_shipped_paste_ini(capsys, tmp_path):
+    path = _shipped_paste_ini(tmp_path, "[filter:cors]", "[filter:cors")
+    lineno = path.read_text().splitlines().index("[filter:cors") + 1
+    code, out, err = run(capsys, "pipeline", str(path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"myservice-plugins: error: {path}: line {lineno}: '[filter:cors' is not a section "
+        "header; did you mean [filter:cors]? (the lines after it are read as part of "
+        f"[filter:catch_errors], where line {lineno + 1} sets 'use' a second time)\n"
+    )
+
+
+def test_pipeline_ending_in_a_filter_says_what_the_service_says(capsys, paste_ini):
+    path, _ = paste_ini
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            "pipeline = request_id authtoken sizelimit api_v1",
+            "pipeline = request_id authtoken api_v1 sizelimit",
+        )
+    )
+    code, out, err = run(capsys, "pipeline", str(path))
+    pipeline = "pipeline = request_id authtoken api_v1 sizelimit"
+    fix = "; did you mean 'pipeline = request_id authtoken sizelimit api_v1'?"
+    marks = _marks(out)
+    assert marks == [
+        f"! [pipeline:apiv1] {pipeline}: 'api_v1' is an application ([app:api_v1]): only the last "
+        "name of a pipeline may be an application, every name before it must be a filter "
+        f"(defined filters: authtoken, request_id, sizelimit){fix}",
+        f"! [pipeline:apiv1] {pipeline}: the last name of a pipeline must be an application, but "
+        "'sizelimit' is a filter ([filter:sizelimit]); end the pipeline with an application "
+        f"(defined: api_v1, apiv1, main, public, versions){fix}",
+    ]
+    assert code == 1
+    assert err == f"myservice-plugins: {path}: 2 problem(s), marked with '!'\n"
+
+
+def test_pipeline_ending_in_a_filter_of_the_shipped_paste_ini(capsys, tmp_path):
+    """The reported case: ``... sizelimit api_v1 auth`` in a copy of etc/api-paste.ini."""
+    good = "pipeline = request_id http_proxy_to_wsgi access_log catch_errors cors sizelimit"
+    path = _shipped_paste_ini(tmp_path, f"{good} auth api_v1", f"{good} api_v1 auth")
+    code, out, _ = run(capsys, "pipeline", str(path))
+    assert code == 1
+    pipeline = f"{good} api_v1 auth"
+    fix = f"; did you mean '{good} auth api_v1'?"
+    marks = _marks(out)
+    assert marks == [
+        f"! [pipeline:api_v1_pipeline] {pipeline}: 'api_v1' is an application ([app:api_v1]): "
+        "only the last name of a pipeline may be an application, every name before it must be "
+        "a filter (defined filters: access_log, auth, catch_errors, cors, http_proxy_to_wsgi, "
+        f"request_id, sizelimit){fix}",
+        f"! [pipeline:api_v1_pipeline] {pipeline}: the last name of a pipeline must be an "
+        "application, but 'auth' is a filter ([filter:auth]); end the pipeline with an "
+        "application (defined: api_v1, api_v1_pipeline, healthcheck, healthcheck_pipeline, "
+        f"main, versions, versions_pipeline){fix}",
+    ]
+
+
+def test_pipeline_with_two_applications_gets_no_reordering(capsys, tmp_path):
+    code, marks = _pipeline_marks(
+        capsys,
+        tmp_path,
+        "[pipeline:main]\npipeline = versions request_id api\n\n"
+        "[filter:request_id]\npaste.filter_factory = x:f\n\n"
+        "[app:versions]\npaste.app_factory = x:v\n\n[app:api]\npaste.app_factory = x:a\n",
+    )
+    assert code == 1
+    assert marks == [
+        "! [pipeline:main] pipeline = versions request_id api: 'versions' is an application "
+        "([app:versions]): only the last name of a pipeline may be an application, every name "
+        "before it must be a filter (defined filters: request_id)"
+    ]
+
+
+def test_pipeline_missing_section_is_offered_a_section_of_its_own_kind_only(capsys, tmp_path):
+    code, marks = _pipeline_marks(
+        capsys,
+        tmp_path,
+        "[pipeline:main]\npipeline = request_identity api\n\n"
+        "[filter:cors]\npaste.filter_factory = x:f\n\n"
+        "[app:request_identity2]\npaste.app_factory = x:a\n\n[app:api]\npaste.app_factory = x:a\n",
+    )
+    assert code == 1
+    assert marks == ["! no section [filter:request_identity]"]
 
 
 def test_pipeline_names_a_missing_filter_section_and_the_closest(capsys, site, tmp_path):
@@ -765,7 +961,7 @@ def test_pipeline_marks_every_unresolvable_filter_and_app_with_the_closest(
             | set(_names("paste.composite_factory", "myservice").split(", "))
         )
     )
-    marks = [line.strip() for line in out.splitlines() if line.strip().startswith("!")]
+    marks = _marks(out)
     assert marks == [
         f"! [filter:request_id] use = egg:myservice#requst_id: myservice has no {filters} "
         f"entry point 'requst_id'; did you mean 'request_id'? (it has: {my_filters})",
