@@ -67,6 +67,8 @@ class SQLDriver(StorageDriver):
     drivernames: tuple[str, ...] = ()
     default_drivername: str = ""
     example_url: str = ""
+    #: whether the URL must name a database (a server's; SQLite names a file)
+    needs_database: bool = True
 
     def __init__(self, conf: Config) -> None:
         super().__init__(conf)
@@ -106,6 +108,19 @@ class SQLDriver(StorageDriver):
         if url.password:
             password = str(url.password)
             self._secrets = (password, urllib.parse.quote(password, safe=""))
+        if url.host and "@" in url.host:
+            # 'user:pa@ss@host': the parser splits at the first '@', so the rest of the
+            # password would be taken for the host and shown in every connection error
+            raise StartupError(
+                f"{self._option('connection')}: the part before the host contains an '@' "
+                "that is not percent-encoded (in the password or user name, probably); "
+                f"write it as %40 (e.g. {self.example_url})"
+            )
+        if self.needs_database and not url.database:
+            raise StartupError(
+                f"{self._option('connection')}: no database name; expected the form "
+                f"{self.example_url}"
+            )
         backend = url.drivername.partition("+")[0]
         backends = {name.partition("+")[0] for name in self.drivernames}
         if url.drivername in self.drivernames:
@@ -478,6 +493,7 @@ class SQLiteDriver(SQLDriver):
     name = "sqlite"
     dbapi_module = "sqlite3"
     drivernames = ("sqlite", "sqlite+pysqlite")
+    needs_database = False  # its "database" is the file; an empty one is refused elsewhere
     default_drivername = "sqlite"
     example_url = "sqlite:////var/lib/myservice/myservice.sqlite"
 

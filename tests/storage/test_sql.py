@@ -93,6 +93,44 @@ def test_wrong_urls_are_explained(cls, url, expected, tmp_path, make_conf):
     assert str(conf.path) in str(info.value)
 
 
+@pytest.mark.parametrize("cls", [PostgreSQLDriver, MySQLDriver])
+def test_a_raw_at_sign_in_the_password_is_refused_without_showing_any_of_it(
+    cls, tmp_path, make_conf
+):
+    # the URL parser splits at the first '@': 'PWb@127.0.0.1' would be taken for the host
+    # and shown in every connection error
+    url = f"{cls.default_drivername}://root:PWa@PWb@127.0.0.1/db"
+    conf = make_conf(tmp_path, cls.name, url)
+    with pytest.raises(StartupError) as info:
+        cls(conf).start()
+    message = str(info.value)
+    assert "PWa" not in message and "PWb" not in message
+    assert message == (
+        f"{conf.path}: [storage] connection: the part before the host contains an '@' that is "
+        "not percent-encoded (in the password or user name, probably); write it as %40 (e.g. "
+        f"{cls.example_url})"
+    )
+
+
+@pytest.mark.parametrize(
+    "cls_url",
+    [
+        (PostgreSQLDriver, "postgresql+psycopg://u@127.0.0.1:5432/"),
+        (MySQLDriver, "mysql+pymysql://root@127.0.0.1:3306/"),
+        (MySQLDriver, "mysql+pymysql://root@127.0.0.1"),
+    ],
+)
+def test_a_server_url_without_a_database_name_is_refused(cls_url, tmp_path, make_conf):
+    # PostgreSQL would quietly use the database named after the user; PyMySQL asserted
+    cls, url = cls_url
+    conf = make_conf(tmp_path, cls.name, url)
+    with pytest.raises(StartupError) as info:
+        cls(conf).start()
+    assert str(info.value) == (
+        f"{conf.path}: [storage] connection: no database name; expected the form {cls.example_url}"
+    )
+
+
 def test_passwords_never_shown_for_bad_urls(tmp_path, make_conf):
     conf = make_conf(tmp_path, "postgresql", "postgresql+psycopg://u:s3cr3t-pw@h:notaport/db")
     with pytest.raises(StartupError) as info:
