@@ -45,7 +45,8 @@ def _parse_bool(text: str) -> bool:
         return True
     if lowered in {"0", "false", "no", "off"}:
         return False
-    raise ValueError("expected a boolean (true/false, yes/no, on/off, 1/0)")
+    hint = did_you_mean(lowered, ("true", "false", "yes", "no", "on", "off"))
+    raise ValueError(f"expected a boolean (true/false, yes/no, on/off, 1/0){hint}")
 
 
 def _parse_int(text: str) -> int:
@@ -449,7 +450,12 @@ def _parse(opt: Opt, raw: str, section: str, origin: str, here: str, state_path:
         value = opt.parse(text)
     except ValueError as exc:
         shown = "***" if opt.secret else text
-        raise ConfigError(f"{origin}: [{section}] {opt.name}: {exc}, got {shown!r}") from None
+        # "...; did you mean 'x'?" of the parser goes after the value it is about
+        detail, sep, hint = str(exc).partition("; did you mean")
+        hint = f"{sep}{hint}" if sep and not opt.secret else ""
+        raise ConfigError(
+            f"{origin}: [{section}] {opt.name}: {detail}, got {shown!r}{hint}"
+        ) from None
     if opt.type == "path" and value:
         value = str(Path(value).expanduser())
     return value

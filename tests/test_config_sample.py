@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from myservice import conf
 
 ETC = Path(__file__).resolve().parent.parent / "etc"
@@ -43,3 +45,14 @@ def test_sample_with_every_option_uncommented_loads(tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     cfg = conf.load(path)
     assert cfg.state_path == tmp_path / "state"
+
+
+def test_a_mistyped_boolean_names_the_value_then_the_closest(tmp_path):
+    path = tmp_path / "myservice.conf"
+    path.write_text("[storage]\nauto_upgrade = ture\n")
+    with pytest.raises(conf.ConfigError) as info:
+        conf.load(path)
+    assert str(info.value) == (
+        f"{path.resolve()}: [storage] auto_upgrade: expected a boolean (true/false, yes/no, "
+        "on/off, 1/0), got 'ture'; did you mean 'true'?"
+    )

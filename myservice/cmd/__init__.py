@@ -26,6 +26,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
     _given: Sequence[str] = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # descriptions come from module docstrings: show their ``literals`` as 'literals'
+        description = kwargs.get("description")
+        if isinstance(description, str):
+            kwargs["description"] = description.replace("``", "'")
+        super().__init__(*args, **kwargs)
+
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
         # remembered for explain(): argparse reports missing required arguments before it
         # returns the unrecognized ones

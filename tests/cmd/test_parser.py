@@ -140,3 +140,9 @@ def test_options_of_a_subcommand_not_parsed_yet_are_not_unknown(capsys):
         "error: argument COMMAND: invalid choice: 'tokn'; did you mean 'token'? (choose from "
         "'db', 'token')\n"
     )
+
+
+def test_help_shows_docstring_literals_plainly():
+    text = manage.build_parser().format_help()
+    assert "``" not in text
+    assert "'myservice-manage': operator commands ('db upgrade'" in " ".join(text.split())
