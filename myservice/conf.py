@@ -166,6 +166,17 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             1,
         ),
         Opt(
+            "query_timeout",
+            "float",
+            30.0,
+            "Seconds a database statement may take before its request is answered 503 "
+            "(server drivers; 0: no limit). mysql bounds every read and write on the "
+            "connection; postgresql bounds statements on the server (statement_timeout) and a "
+            "silent network (TCP keepalives, tcp_user_timeout). Schema upgrades have no limit.",
+            0,
+            3600,
+        ),
+        Opt(
             "auto_upgrade",
             "bool",
             False,

@@ -151,8 +151,9 @@ class SQLDriver(StorageDriver):
                 f"pip install 'myservice[{self.extra}]'"
             ) from None
 
-    def _engine_options(self, url: URL) -> dict[str, Any]:
-        """Keyword arguments of ``create_engine`` (subclasses extend)."""
+    def _engine_options(self, url: URL, limited: bool = True) -> dict[str, Any]:
+        """Keyword arguments of ``create_engine`` (subclasses extend); ``limited``: with
+        ``[storage] query_timeout`` applied (the engine of schema upgrades has none)."""
         storage = self.conf.storage
         return {
             "pool_size": storage.pool_size,
@@ -313,7 +314,33 @@ class SQLDriver(StorageDriver):
         """Held while upgrading, so concurrent processes upgrade once (subclasses)."""
         yield
 
+    @contextlib.contextmanager
+    def _migration_engine(self, engine: sa.Engine) -> Iterator[sa.Engine]:
+        """The engine schema upgrades run on: ``engine``, or, when the driver limits query
+        time (:meth:`_limits_queries`), a one-off engine without that limit (an upgrade may
+        rewrite a large table)."""
+        if not self._limits_queries():
+            yield engine
+            return
+        options = self._engine_options(engine.url, limited=False)
+        for pooled in ("pool_size", "max_overflow", "pool_timeout"):
+            options.pop(pooled, None)
+        unlimited = sa.create_engine(engine.url, poolclass=sa.pool.NullPool, **options)
+        self._setup_engine(unlimited)
+        try:
+            yield unlimited
+        finally:
+            unlimited.dispose()
+
+    def _limits_queries(self) -> bool:
+        """Whether :meth:`_engine_options` puts a time limit on statements (subclasses)."""
+        return False
+
     def _upgrade(self, engine: sa.Engine, revision: str) -> migration.SchemaState:
+        with self._migration_engine(engine) as migrating:
+            return self._upgrade_on(migrating, revision)
+
+    def _upgrade_on(self, engine: sa.Engine, revision: str) -> migration.SchemaState:
         with engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with self._upgrade_lock(conn):
@@ -532,8 +559,8 @@ class SQLiteDriver(SQLDriver):
     def _busy_timeout_ms(self) -> int:
         return max(int(self.conf.storage.pool_timeout * 1000), 1000)
 
-    def _engine_options(self, url: URL) -> dict[str, Any]:
-        options = super()._engine_options(url)
+    def _engine_options(self, url: URL, limited: bool = True) -> dict[str, Any]:
+        options = super()._engine_options(url, limited)
         options["pool_pre_ping"] = False  # a local file: nothing to ping
         options["connect_args"] = {
             "check_same_thread": False,
@@ -614,13 +641,30 @@ class PostgreSQLDriver(SQLDriver):
             text = "postgresql" + text[len("postgres") :]
         return super()._parse_url(text)
 
-    def _engine_options(self, url: URL) -> dict[str, Any]:
-        options = super()._engine_options(url)
-        options["connect_args"] = {
+    def _engine_options(self, url: URL, limited: bool = True) -> dict[str, Any]:
+        options = super()._engine_options(url, limited)
+        options["connect_args"] = args = {
             "connect_timeout": self.conf.storage.connect_timeout,
             "application_name": "myservice",
         }
+        timeout = self.conf.storage.query_timeout
+        if limited and timeout:
+            # libpq has no client-side read timeout: the server cancels a statement that
+            # runs too long, and TCP gives up on a peer that stops answering
+            # (added to the URL's own ?options=, e.g. a search_path, which this replaces)
+            given = url.query.get("options")
+            given = " ".join(given) if isinstance(given, tuple) else given
+            limit = f"-c statement_timeout={max(1, round(timeout * 1000))}"
+            args["options"] = f"{given} {limit}" if given else limit
+            args["keepalives"] = 1
+            args["keepalives_idle"] = max(1, round(timeout / 3))
+            args["keepalives_interval"] = max(1, round(timeout / 9))
+            args["keepalives_count"] = 3
+            args["tcp_user_timeout"] = max(1, round(timeout * 1000))
         return options
+
+    def _limits_queries(self) -> bool:
+        return bool(self.conf.storage.query_timeout)
 
     def _is_retryable(self, exc: sa_exc.DBAPIError) -> bool:
         # serialization_failure, deadlock_detected
@@ -658,15 +702,24 @@ class MySQLDriver(SQLDriver):
             )
         return url.update_query_dict({"charset": "utf8mb4"})
 
-    def _engine_options(self, url: URL) -> dict[str, Any]:
-        options = super()._engine_options(url)
+    def _engine_options(self, url: URL, limited: bool = True) -> dict[str, Any]:
+        options = super()._engine_options(url, limited)
         options["pool_recycle"] = 3600  # below the server's default wait_timeout
-        options["connect_args"] = {
+        options["connect_args"] = args = {
             "connect_timeout": self.conf.storage.connect_timeout,
             # strict: errors instead of truncation; never a silent non-InnoDB table
             "sql_mode": "TRADITIONAL",
         }
+        timeout = self.conf.storage.query_timeout
+        if limited and timeout:
+            # PyMySQL's socket timeouts: a server or network that stops answering ends the
+            # statement with 'Lost connection' (2013), i.e. a 503, after this long
+            args["read_timeout"] = timeout
+            args["write_timeout"] = timeout
         return options
+
+    def _limits_queries(self) -> bool:
+        return bool(self.conf.storage.query_timeout)
 
     def _is_retryable(self, exc: sa_exc.DBAPIError) -> bool:
         args = getattr(exc.orig, "args", ())

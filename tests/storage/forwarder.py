@@ -1,7 +1,8 @@
 """A stoppable TCP forwarder standing between a database client and the real server.
 
 Stopping it closes the listener and every live connection (as a server restart or a network cut
-would); starting it again listens on the same port.  Used by the storage fault tests, the
+would); starting it again listens on the same port.  Freezing it holds every byte while keeping
+the connections open (a hung server).  Used by the storage fault tests, the
 API-level outage test (``tests/serving/test_databases.py``), the security tests and
 ``benchmarks/soak.py --db-outage``.
 """
@@ -25,7 +26,17 @@ class Forwarder:
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._stopping = threading.Event()
+        self._frozen = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def freeze(self) -> None:
+        """Stop relaying data but keep every connection open and acknowledged: a database
+        that hangs, as seen from the client."""
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        """Relay again (the data held while frozen goes through)."""
+        self._frozen.clear()
 
     def start(self) -> None:
         listener = socket.socket()
@@ -63,6 +74,8 @@ class Forwarder:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                while self._frozen.is_set() and not self._stopping.is_set():
+                    self._stopping.wait(0.01)
                 dst.sendall(data)
         except OSError:
             pass

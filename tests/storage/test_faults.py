@@ -22,9 +22,7 @@ from .servers import sql_servers
 SERVERS = sql_servers()
 
 
-@pytest.fixture
-def through_forwarder(request, tmp_path, make_conf):
-    """(driver, forwarder): a started driver whose connections pass through a forwarder."""
+def _forwarded_driver(request, tmp_path, make_conf, **options):
     cls, fixture = request.param
     real = sa.make_url(request.getfixturevalue(fixture))
     forwarder = Forwarder(real.port)
@@ -37,12 +35,48 @@ def through_forwarder(request, tmp_path, make_conf):
         auto_upgrade=True,
         connect_timeout=2,
         pool_timeout=2,
+        **options,
     )
     driver: SQLDriver = cls(conf)
     driver.start()
+    return driver, forwarder
+
+
+@pytest.fixture
+def through_forwarder(request, tmp_path, make_conf):
+    """(driver, forwarder): a started driver whose connections pass through a forwarder."""
+    driver, forwarder = _forwarded_driver(request, tmp_path, make_conf)
     yield driver, forwarder
     driver.close()
     forwarder.stop()
+
+
+@pytest.fixture
+def one_second_queries(request, tmp_path, make_conf):
+    """As ``through_forwarder``, with ``[storage] query_timeout = 1``."""
+    driver, forwarder = _forwarded_driver(request, tmp_path, make_conf, query_timeout=1)
+    yield driver, forwarder
+    forwarder.thaw()
+    driver.close()
+    forwarder.stop()
+
+
+def _outcome(call) -> BaseException | object:
+    """What ``call()`` raised or returned, run on a thread: a hang fails the test after 60 s
+    (a liveness guard, far above any timeout under test) instead of blocking the run."""
+    box: list = []
+
+    def run():
+        try:
+            box.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert box, "the call was still blocked after 60 s"
+    return box[0]
 
 
 def _user(name: str) -> dict:
@@ -160,3 +194,41 @@ def test_a_write_cut_during_its_commit_has_an_unknown_outcome(through_forwarder)
     # the connection died before COMMIT reached the server, so here nothing was saved; the
     # driver could not know that, hence "unknown"
     assert driver.list_users(10, None, name) == []
+
+
+@pytest.mark.parametrize("one_second_queries", SERVERS[1:], indirect=True)  # mysql
+def test_a_hung_mysql_server_is_unavailable_after_query_timeout(one_second_queries):
+    driver, forwarder = one_second_queries
+    user = driver.create_user(_user(f"hang-{uuid.uuid4().hex}"))
+    forwarder.freeze()  # connections stay open and acknowledged; nothing comes back
+    outcome = _outcome(lambda: driver.get_user(user["id"]))
+    assert isinstance(outcome, Unavailable), outcome
+    assert outcome.nothing_written
+    outcome = _outcome(driver.check)  # the health check is bounded the same way
+    assert isinstance(outcome, Unavailable), outcome
+    forwarder.thaw()
+    driver.check()
+    assert driver.get_user(user["id"]) == user
+
+
+@pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
+def test_a_slow_postgresql_statement_is_unavailable_after_query_timeout(one_second_queries):
+    driver, _ = one_second_queries
+    outcome = _outcome(lambda: driver._run(lambda c: c.execute(sa.text("SELECT pg_sleep(5)"))))
+    assert isinstance(outcome, Unavailable), outcome
+    driver.check()  # the cancelled statement leaves the service usable
+
+
+@pytest.mark.parametrize("one_second_queries", SERVERS, indirect=True)
+def test_schema_upgrades_run_without_the_query_timeout(one_second_queries):
+    driver, _ = one_second_queries
+    with driver._migration_engine(driver._engine) as migrating:
+        assert migrating is not driver._engine
+        with driver._engine.connect() as limited, migrating.connect() as unlimited:
+            if driver.name == "postgresql":
+                show = sa.text("SHOW statement_timeout")
+                assert limited.execute(show).scalar() == "1s"
+                assert unlimited.execute(show).scalar() == "0"
+            else:  # PyMySQL's socket timeouts, on its connection object
+                assert limited.connection.dbapi_connection._read_timeout == 1
+                assert unlimited.connection.dbapi_connection._read_timeout is None
