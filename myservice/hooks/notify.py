@@ -19,6 +19,13 @@ no retry loop: with the broker down, the event fails fast, the dispatcher logs t
 be dead is replaced once, within the same event.  Publishing waits for the broker's
 confirmation, so a logged success means the broker has the message.
 
+``transport_url`` is checked when the hook is built, without connecting: every
+``;``-separated URL must name a kombu transport that loads here (kombu resolves it and its
+client library is importable), parse (an integer port) and, for a network transport, name a
+host.  Otherwise the hook fails to load with one line naming the file, the option, the URL
+(password masked), what is wrong and the closest usable transport, and the service starts
+without it.
+
 The hook is off (logged once at INFO) while ``[notify] transport_url`` is empty, its default.
 kombu is an optional dependency (``pip install 'myservice[notify]'``); without it the hook
 fails to load with a message saying so and the service starts without it.
@@ -27,19 +34,31 @@ fails to load with a message saying so and the service starts without it.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
+import re
 import threading
 import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from myservice.hooks.base import Event, Hook, HookConfigError, HookLoadError, HookNotConfigured
+from myservice.suggest import closest
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["NotifyError", "NotifyHook", "mask_url"]
+__all__ = ["NotifyError", "NotifyHook", "mask_url", "url_problem"]
 
 PRIORITY = "INFO"
+
+#: what a working ``transport_url`` looks like, for error messages
+URL_EXAMPLE = "amqp://USER:PASSWORD@HOST:5672//"
+
+#: ``user:password@`` cut short by an unencoded ``/``, ``?`` or ``#`` in the password: the
+#: password is taken to run to the last ``@``
+_BROKEN_USERINFO = re.compile(
+    r"^(?P<head>[^:/?#]*://)(?P<user>[^:@/?#]*):(?P<pw>.*)@(?P<rest>[^@]*)$"
+)
 
 
 class NotifyError(RuntimeError):
@@ -57,6 +76,9 @@ def _mask_one(url: str) -> str:
         password = parts.password
     except ValueError:
         return "<unparsable URL>"
+    broken = _broken_userinfo(url, parts.netloc)
+    if broken is not None:
+        return f"{broken['head']}{broken['user']}:***@{broken['rest']}"
     if not password:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")
@@ -71,9 +93,112 @@ def _passwords(url: str) -> list[str]:
             password = urlsplit(part).password
         except ValueError:
             continue
+        broken = _broken_userinfo(part, urlsplit(part).netloc) if not password else None
+        if broken is not None:
+            password = broken["pw"]
         if password:
             found.extend({password, unquote(password)})
     return sorted(found, key=len, reverse=True)
+
+
+def _broken_userinfo(url: str, netloc: str) -> re.Match[str] | None:
+    """The parts of ``url`` when its password holds an unencoded ``/``, ``?`` or ``#`` (the
+    parsed ``netloc`` has no ``@`` but the rest of the URL does), else ``None``."""
+    if "@" in netloc or "://" not in url or "@" not in url.split("://", 1)[1]:
+        return None
+    return _BROKEN_USERINFO.match(url)
+
+
+# -- checking transport_url (start-up only, never connects) ---------------------------------
+
+
+@functools.cache
+def _usable_transports() -> tuple[str, ...]:
+    """The kombu transport aliases usable as a URL scheme here (kombu resolves them and their
+    transport can be built), for suggestions; only computed for an error message."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    # a URL scheme is lowercased by the URL parser, so 'SQS' / 'SLMQ' are never reachable
+    return tuple(
+        alias
+        for alias in sorted(TRANSPORT_ALIASES)
+        if alias == alias.lower() and _load_transport(alias)[1] is None
+    )
+
+
+def _load_transport(scheme: str) -> tuple[Any, str | None]:
+    """``(transport class, None)``, or ``(None, why it cannot be used here)``, resolving and
+    building the transport the way kombu does (importing its client library, no connection)."""
+    import kombu
+    from kombu.transport import TRANSPORT_ALIASES, resolve_transport
+
+    if scheme not in TRANSPORT_ALIASES:
+        return None, f"unknown transport {scheme!r}"
+    try:
+        cls = resolve_transport(scheme)
+        kombu.Connection(transport=cls).transport  # noqa: B018 - builds it, as kombu would
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        return None, (
+            f"transport {scheme!r} is not usable here, its client library is missing or "
+            f"broken ({reason})"
+        )
+    return cls, None
+
+
+def _suggestion(scheme: str) -> str:
+    usable = [alias for alias in _usable_transports() if alias != scheme]
+    close = closest(scheme, usable)
+    if close is not None:
+        return f"; did you mean {close!r}?"
+    return f"; usable transports here: {', '.join(usable)}"
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with the ``transport_url`` ``url`` (one line, no password), or ``None``.
+
+    Checks each ``;``-separated URL without connecting: a kombu transport usable here, a URL
+    that parses (an integer port) and, for a network transport, a host."""
+    parts = url.split(";")
+    for number, part in enumerate(parts, 1):
+        problem = _part_problem(part)
+        if problem is not None:
+            return f"URL {number} of {len(parts)}: {problem}" if len(parts) > 1 else problem
+    return None
+
+
+def _part_problem(url: str) -> str | None:
+    if not url.strip():
+        return "an empty URL"
+    if "://" not in url:
+        return "not a URL (no 'TRANSPORT://')"
+    head = url.split("://", 1)[0].strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if _broken_userinfo(url, parts.netloc) is not None:
+        return (
+            "the password holds an unencoded '/', '?' or '#'; percent-encode it "
+            "('%2F', '%3F', '%23')"
+        )
+    # 'sqla+postgresql://...': kombu takes the transport before the '+', the rest is its URL
+    compound = "+" in head
+    scheme = head.split("+", 1)[0] if compound else parts.scheme
+    if not scheme:
+        return "no transport before '://'"
+    cls, problem = _load_transport(scheme)
+    if cls is None:
+        return f"{problem}{_suggestion(scheme)}"
+    try:
+        parts.port  # noqa: B018 - raises ValueError unless an integer in 0-65535
+    except ValueError:
+        hostport = parts.netloc.rpartition("@")[2].rpartition("]")[2]
+        return f"port {hostport.partition(':')[2]!r} is not an integer from 0 to 65535"
+    if not compound and cls.default_port and not parts.hostname:
+        return f"no host (transport {scheme!r} connects to a server)"
+    return None
 
 
 class NotifyHook(Hook):
@@ -104,6 +229,12 @@ class NotifyHook(Hook):
                 )
         self.url: str = options.transport_url
         self.masked_url = mask_url(self.url)
+        problem = url_problem(self.url)
+        if problem is not None:
+            raise HookConfigError(
+                f"{conf.source('notify', 'transport_url')}: [notify] transport_url = "
+                f"{self.masked_url}: {problem} (expected e.g. {URL_EXAMPLE})"
+            )
         self._secrets = _passwords(self.url)
         self.exchange_name: str = options.exchange
         self.routing_key = f"{options.topic}.{PRIORITY.lower()}"

@@ -14,13 +14,14 @@ import uuid
 import pytest
 
 from myservice.hooks import HookDispatcher
-from myservice.hooks.base import HookNotConfigured
+from myservice.hooks.base import HookConfigError, HookNotConfigured
 from myservice.hooks.notify import NotifyHook, mask_url
 
 from ..conftest import unavailable
 from .conftest import make_hook_conf
 
 kombu = pytest.importorskip("kombu", reason="kombu is not installed (pip install '.[notify]')")
+virtual = pytest.importorskip("kombu.transport.virtual")
 
 AMQP_ENV = "MYSERVICE_TEST_AMQP_URL"
 
@@ -223,3 +224,164 @@ def test_empty_option_is_a_precise_error(tmp_path):
 def test_empty_transport_url_turns_the_hook_off(tmp_path):
     with pytest.raises(HookNotConfigured, match=r"\[notify\] transport_url is empty"):
         NotifyHook(make_hook_conf(tmp_path))
+
+
+# -- transport_url is checked at start-up, without connecting -----------------------------
+
+EXPECTED = "(expected e.g. amqp://USER:PASSWORD@HOST:5672//)"
+
+
+class _MissingLibTransport(virtual.Transport):
+    """A transport whose client library is not installed (as kombu's consul, etcd...)."""
+
+    def __init__(self, client, **kwargs):
+        raise ImportError("Missing fakelib library (pip install fakelib)")
+
+
+@pytest.fixture
+def few_transports(monkeypatch):
+    """kombu knows only these transports: three usable, two whose library is missing."""
+    from kombu import transport
+
+    from myservice.hooks import notify
+
+    real = transport.TRANSPORT_ALIASES
+    aliases = {name: real[name] for name in ("amqp", "pyamqp", "memory", "librabbitmq")}
+    aliases["amqpx"] = lambda: _MissingLibTransport
+    monkeypatch.setattr(transport, "TRANSPORT_ALIASES", aliases)
+    notify._usable_transports.cache_clear()
+    yield
+    notify._usable_transports.cache_clear()
+
+
+def _url_error(tmp_path, url):
+    conf = make_hook_conf(tmp_path).with_overrides(
+        "notify", {"transport_url": url, "exchange": "myservice"}, "/etc/myservice/my.conf"
+    )
+    with pytest.raises(HookConfigError) as info:
+        NotifyHook(conf)
+    message = str(info.value)
+    assert "Sup3rSecret" not in message
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_transport_suggests_the_closest_usable_one(tmp_path):
+    # the reported defect: kombu itself only fails on the first event, with a KeyError
+    assert _url_error(tmp_path, "amqqp://guest:Sup3rSecret@127.0.0.1//") == (
+        "/etc/myservice/my.conf: [notify] transport_url = amqqp://guest:***@127.0.0.1//: "
+        f"unknown transport 'amqqp'; did you mean 'amqp'? {EXPECTED}"
+    )
+
+
+@pytest.mark.usefixtures("few_transports")
+def test_unknown_transport_without_a_close_one_lists_the_usable_ones(tmp_path):
+    # kombu would suggest 'librabbitmq', which is not installed: never suggested here
+    assert _url_error(tmp_path, "rabbitmq://guest:Sup3rSecret@rabbit:5672//") == (
+        "/etc/myservice/my.conf: [notify] transport_url = rabbitmq://guest:***@rabbit:5672//: "
+        f"unknown transport 'rabbitmq'; usable transports here: amqp, memory, pyamqp {EXPECTED}"
+    )
+
+
+@pytest.mark.usefixtures("few_transports")
+def test_transport_whose_library_is_missing(tmp_path):
+    assert _url_error(tmp_path, "amqpx://guest:Sup3rSecret@rabbit//") == (
+        "/etc/myservice/my.conf: [notify] transport_url = amqpx://guest:***@rabbit//: "
+        "transport 'amqpx' is not usable here, its client library is missing or broken "
+        "(ImportError: Missing fakelib library (pip install fakelib)); did you mean 'amqp'? "
+        f"{EXPECTED}"
+    )
+
+
+@pytest.mark.usefixtures("few_transports")
+def test_transport_that_kombu_cannot_import(tmp_path):
+    try:
+        import librabbitmq  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("librabbitmq is installed")
+    assert _url_error(tmp_path, "librabbitmq://guest:Sup3rSecret@rabbit//") == (
+        "/etc/myservice/my.conf: [notify] transport_url = librabbitmq://guest:***@rabbit//: "
+        "transport 'librabbitmq' is not usable here, its client library is missing or broken "
+        "(ModuleNotFoundError: No module named 'librabbitmq'); usable transports here: amqp, "
+        f"memory, pyamqp {EXPECTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "problem"),
+    [
+        (
+            "amqp://guest:Sup3rSecret@127.0.0.1:56x2//",
+            "amqp://guest:***@127.0.0.1:56x2//",
+            "port '56x2' is not an integer from 0 to 65535",
+        ),
+        (
+            "amqp://guest:Sup3rSecret@rabbit:99999//",
+            "amqp://guest:***@rabbit:99999//",
+            "port '99999' is not an integer from 0 to 65535",
+        ),
+        (
+            "amqp://guest:Sup3rSecret@/",
+            "amqp://guest:***@/",
+            "no host (transport 'amqp' connects to a server)",
+        ),
+        (
+            "amqp://u:Sup3rSecret@h1//;amqqp://u:Sup3rSecret@h2//",
+            "amqp://u:***@h1//;amqqp://u:***@h2//",
+            "URL 2 of 2: unknown transport 'amqqp'; did you mean 'amqp'?",
+        ),
+        ("amqp://u:Sup3rSecret@h1//;", "amqp://u:***@h1//;", "URL 2 of 2: an empty URL"),
+        ("rabbit.example.org", "rabbit.example.org", "not a URL (no 'TRANSPORT://')"),
+        (
+            "amqp://[::1//",
+            "<unparsable URL>",
+            "not a valid URL (Invalid IPv6 URL)",
+        ),
+        (
+            # an unencoded '/' cuts the password short: neither half of it is shown
+            "amqp://guest:Sup3r/Secret@rabbit//",
+            "amqp://guest:***@rabbit//",
+            "the password holds an unencoded '/', '?' or '#'; percent-encode it "
+            "('%2F', '%3F', '%23')",
+        ),
+    ],
+)
+def test_malformed_url_is_a_precise_error(tmp_path, url, shown, problem):
+    assert _url_error(tmp_path, url) == (
+        f"/etc/myservice/my.conf: [notify] transport_url = {shown}: {problem} {EXPECTED}"
+    )
+    assert "Secret" not in _url_error(tmp_path, url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://guest:guest@127.0.0.1:{port}//",
+        "pyamqp://guest:guest@127.0.0.1:{port}/vhost",
+        "amqp://[::1]:{port}//",
+        "amqp://u:p@127.0.0.1:{port}//;amqp://u:p@127.0.0.2:{port}//",
+        "memory://",
+    ],
+)
+def test_valid_url_is_accepted_without_connecting(tmp_path, url):
+    # a broker that is down (a closed port) must not stop the service: connecting stays lazy
+    hook = NotifyHook(_notify_conf(tmp_path, url.format(port=_closed_port())))
+    assert hook._connection is None
+
+
+def test_malformed_url_is_logged_once_at_start_up_and_the_service_runs(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    conf = _notify_conf(tmp_path, "amqqp://guest:Sup3rSecret@127.0.0.1//")
+    with HookDispatcher(conf, events=["user.create"]) as dispatcher:
+        assert not dispatcher.hooks("user.create")
+        dispatcher.fire("user.create", {"id": "u1"}, request_id="r", user_id=None, project_id=None)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].endswith(
+        "HookConfigError: test [notify]: [notify] transport_url = "
+        "amqqp://guest:***@127.0.0.1//: unknown transport 'amqqp'; did you mean 'amqp'? "
+        f"{EXPECTED}"
+    )
+    assert "Sup3rSecret" not in caplog.text
