@@ -323,7 +323,7 @@ def test_every_storage_exception_has_one_mapping():
 
 def test_driver_exception_subclasses_use_their_base_mapping(ctx):
     class GoneForGood(storage.NotFound):
-        pass
+        """A third-party driver's own kind of NotFound."""
 
     def boom(req, context):
         raise GoneForGood("user 'x' was purged")
