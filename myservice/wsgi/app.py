@@ -29,13 +29,9 @@ LOG = logging.getLogger(__name__)
 App = Callable[[dict, faults.StartResponse], Iterable[bytes]]
 
 
-def _path(environ: dict) -> str:
-    return faults.shown_path(environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/"))
-
-
 def _not_found(exc: BaseException, environ: dict) -> faults.APIError:
     why = f" ({exc})" if str(exc) else ""
-    return faults.APIError(404, f"No resource at {_path(environ)}{why}.")
+    return faults.APIError(404, f"No resource at {faults.request_path(environ)}{why}.")
 
 
 def _conflict(exc: BaseException, environ: dict) -> faults.APIError:
@@ -73,7 +69,7 @@ def _unavailable(exc: BaseException, environ: dict) -> faults.APIError:
         "storage unavailable during %s %s, outcome unknown (it may have been saved; no event "
         "hook ran for it): %s",
         method,
-        _path(environ),
+        faults.request_path(environ),
         exc,
     )
     return faults.APIError(
@@ -190,11 +186,12 @@ class Versions:
     def __call__(self, environ: dict, start_response: faults.StartResponse) -> Iterable[bytes]:
         try:
             if (environ.get("PATH_INFO") or "/") != "/":
-                raise faults.APIError(404, f"No resource at {_path(environ)}.")
-            if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+                raise faults.APIError(404, f"No resource at {faults.request_path(environ)}.")
+            method = environ["REQUEST_METHOD"]
+            if method not in ("GET", "HEAD"):
                 raise faults.APIError(
                     405,
-                    f"{environ['REQUEST_METHOD']} is not allowed on {_path(environ)}; "
+                    f"{method} is not allowed on {faults.request_path(environ)}; "
                     f"allowed: {self.ALLOW}.",
                     headers=[("Allow", self.ALLOW)],
                 )

@@ -44,6 +44,12 @@ StartResponse = Callable[..., object]
 _PATH_SAFE = "/-._~!$&'()*+,;=:@?"
 
 
+def request_path(environ: dict) -> str:
+    """``SCRIPT_NAME + PATH_INFO`` of a request (``/`` for an empty path), as
+    :func:`shown_path` shows it: the path a message about the request names."""
+    return shown_path(environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/"))
+
+
 def shown_path(raw: str) -> str:
     """A WSGI path as a person should read it in a message or a log line.
 

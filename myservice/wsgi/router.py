@@ -294,11 +294,11 @@ class Router:
             close = closest_path(path, (route.path for route in self._routes))
             if close is not None:
                 close = faults.shown_path(environ.get("SCRIPT_NAME", "") + close)
-            return faults.APIError(404, no_resource(_full_path(environ), close))
+            return faults.APIError(404, no_resource(faults.request_path(environ), close))
         allow = ", ".join(sorted(allowed))
         return faults.APIError(
             405,
-            f"{environ['REQUEST_METHOD']} is not allowed on {_full_path(environ)}; "
+            f"{environ['REQUEST_METHOD']} is not allowed on {faults.request_path(environ)}; "
             f"allowed: {allow}.",
             headers=[("Allow", allow)],
         )
@@ -418,10 +418,6 @@ def _method_allowed(route: Any, method: str) -> bool:
     conditions = route.conditions or {}
     allowed = conditions.get("method")
     return not allowed or method in allowed
-
-
-def _full_path(environ: dict) -> str:
-    return faults.shown_path(environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/"))
 
 
 def _qualname(func: Any) -> str:
