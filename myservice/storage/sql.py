@@ -67,8 +67,9 @@ class SQLDriver(StorageDriver):
     drivernames: tuple[str, ...] = ()
     default_drivername: str = ""
     example_url: str = ""
-    #: whether the URL must name a database (a server's; SQLite names a file)
-    needs_database: bool = True
+    #: a database server reached over the network (not SQLite's file): its URL must name a
+    #: database, and ``[storage] query_timeout`` bounds its statements
+    is_server: bool = True
 
     def __init__(self, conf: Config) -> None:
         super().__init__(conf)
@@ -116,7 +117,7 @@ class SQLDriver(StorageDriver):
                 "that is not percent-encoded (in the password or user name, probably); "
                 f"write it as %40 (e.g. {self.example_url})"
             )
-        if self.needs_database and not url.database:
+        if self.is_server and not url.database:
             raise StartupError(
                 f"{self._option('connection')}: no database name; expected the form "
                 f"{self.example_url}"
@@ -333,8 +334,8 @@ class SQLDriver(StorageDriver):
             unlimited.dispose()
 
     def _limits_queries(self) -> bool:
-        """Whether :meth:`_engine_options` puts a time limit on statements (subclasses)."""
-        return False
+        """Whether :meth:`_engine_options` puts a time limit on statements."""
+        return self.is_server and bool(self.conf.storage.query_timeout)
 
     def _upgrade(self, engine: sa.Engine, revision: str) -> migration.SchemaState:
         with self._migration_engine(engine) as migrating:
@@ -520,7 +521,7 @@ class SQLiteDriver(SQLDriver):
     name = "sqlite"
     dbapi_module = "sqlite3"
     drivernames = ("sqlite", "sqlite+pysqlite")
-    needs_database = False  # its "database" is the file; an empty one is refused elsewhere
+    is_server = False  # its "database" is the file; an empty one is refused elsewhere
     default_drivername = "sqlite"
     example_url = "sqlite:////var/lib/myservice/myservice.sqlite"
 
@@ -648,7 +649,7 @@ class PostgreSQLDriver(SQLDriver):
             "application_name": "myservice",
         }
         timeout = self.conf.storage.query_timeout
-        if limited and timeout:
+        if limited and self._limits_queries():
             # libpq has no client-side read timeout: the server cancels a statement that
             # runs too long, and TCP gives up on a peer that stops answering
             # (added to the URL's own ?options=, e.g. a search_path, which this replaces)
@@ -662,9 +663,6 @@ class PostgreSQLDriver(SQLDriver):
             args["keepalives_count"] = 3
             args["tcp_user_timeout"] = max(1, round(timeout * 1000))
         return options
-
-    def _limits_queries(self) -> bool:
-        return bool(self.conf.storage.query_timeout)
 
     def _is_retryable(self, exc: sa_exc.DBAPIError) -> bool:
         # serialization_failure, deadlock_detected
@@ -711,15 +709,12 @@ class MySQLDriver(SQLDriver):
             "sql_mode": "TRADITIONAL",
         }
         timeout = self.conf.storage.query_timeout
-        if limited and timeout:
+        if limited and self._limits_queries():
             # PyMySQL's socket timeouts: a server or network that stops answering ends the
             # statement with 'Lost connection' (2013), i.e. a 503, after this long
             args["read_timeout"] = timeout
             args["write_timeout"] = timeout
         return options
-
-    def _limits_queries(self) -> bool:
-        return bool(self.conf.storage.query_timeout)
 
     def _is_retryable(self, exc: sa_exc.DBAPIError) -> bool:
         args = getattr(exc.orig, "args", ())
