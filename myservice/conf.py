@@ -517,7 +517,7 @@ def load(path: str | os.PathLike[str]) -> Config:
     except INI_SYNTAX_ERRORS as exc:
         raise ini_syntax_error(origin, exc) from None
     except configparser.Error as exc:
-        raise ConfigError(f"{origin}: not a valid INI file: {_one_line(exc)}") from None
+        raise ConfigError(f"{origin}: not a valid INI file: {one_line(exc)}") from None
 
     here = str(path.parent)
     values, state_path = _defaults(here)
@@ -625,7 +625,7 @@ def ini_syntax_error(path: str | os.PathLike[str], exc: configparser.Error) -> C
             f"{origin}: line {exc.lineno} [{exc.section}]: option {exc.option!r} is set a "
             "second time in this section; keep one (an option may appear once per section)"
         )
-    return ConfigError(f"{origin}: not a valid INI file: {_one_line(exc)}")
+    return ConfigError(f"{origin}: not a valid INI file: {one_line(exc)}")
 
 
 def _read_lines(path: str) -> list[str]:
@@ -683,8 +683,24 @@ def _defaults_with_state(here: str, state_path: str) -> dict[str, dict[str, Any]
     return values
 
 
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+def one_line(value: object) -> str:
+    """``str(value)`` on one line, each run of whitespace as one space; for an exception with
+    no message, its type name.  For error messages printed on one line."""
+    text = " ".join(str(value).split())
+    if not text and isinstance(value, BaseException):
+        return type(value).__name__
+    return text
+
+
+def exception_line(exc: BaseException, qualified: bool = False) -> str:
+    """``Type: message`` on one line (just ``Type`` without a message); ``qualified``: a type
+    that is not a built-in is named with its module (``psycopg.errors.UndefinedTable``)."""
+    cls = type(exc)
+    kind = cls.__qualname__ if qualified else cls.__name__
+    if qualified and cls.__module__ != "builtins":
+        kind = f"{cls.__module__}.{kind}"
+    text = " ".join(str(exc).split())  # not one_line: no type name for an empty message
+    return f"{kind}: {text}" if text else kind
 
 
 def from_global_conf(global_conf: Mapping[str, Any]) -> Config:

@@ -43,7 +43,13 @@ from typing import Any
 
 from myservice.cmd import ArgumentParser
 from myservice.cmd.startup_checks import check_logging, check_unknown, check_values, explain_address
-from myservice.conf import INI_SYNTAX_ERRORS, ConfigError, ini_syntax_error
+from myservice.conf import (
+    INI_SYNTAX_ERRORS,
+    ConfigError,
+    exception_line,
+    ini_syntax_error,
+    one_line,
+)
 
 LOG = logging.getLogger(__name__)
 PROG = "myservice-api"
@@ -127,8 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _flush_log_handlers()
         if args.debug:
             traceback.print_exc()
-        detail = " ".join(str(exc).split())
-        what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        what = exception_line(exc)
         hint = "" if args.debug else " (run with --debug for the traceback)"
         print(f"{PROG}: error: {ini}: cannot {stage}: {what}{hint}", file=sys.stderr)
         return 2
@@ -179,7 +184,7 @@ def _read_ini(parser: configparser.RawConfigParser, ini: Path) -> None:
     except INI_SYNTAX_ERRORS as exc:
         raise ini_syntax_error(ini, exc) from None
     except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{ini}: not a valid INI file: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"{ini}: not a valid INI file: {one_line(exc)}") from None
 
 
 def configure_logging(ini: Path) -> None:
@@ -197,10 +202,11 @@ def configure_logging(ini: Path) -> None:
     try:
         logging.config.fileConfig(cp, disable_existing_loggers=False)
     except (KeyError, ValueError, TypeError, ImportError, AttributeError, SyntaxError) as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise ConfigError(f"{ini}: logging sections: {type(exc).__name__}: {detail}") from None
+        raise ConfigError(
+            f"{ini}: logging sections: {type(exc).__name__}: {one_line(exc)}"
+        ) from None
     except configparser.Error as exc:
-        raise ConfigError(f"{ini}: logging sections: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"{ini}: logging sections: {one_line(exc)}") from None
 
 
 class ServerSpec:
@@ -228,7 +234,7 @@ def server_spec(ini: Path, host: str | None = None, port: int | None = None) -> 
         else:  # the section is there but Paste Deploy cannot use it: a missing 'use'
             own = _own_options(ini, section)
             check_unknown(origin, [o.split(None, 1)[-1] if " " in o else o for o in own], ("use",))
-            detail = " ".join(str(exc).split())
+            detail = one_line(exc)
             raise ConfigError(
                 f"{origin}: {detail} (e.g. use = egg:waitress#main)"
                 if "use" not in own
@@ -268,7 +274,7 @@ def _check_waitress(
     try:
         Adjustments(**settings)
     except (ValueError, TypeError) as exc:
-        message = " ".join(str(exc).split())
+        message = one_line(exc)
         if message == "Invalid host/port specified.":
             raise ConfigError(explain_address(origin, settings, host_from_cli)) from None
         raise ConfigError(f"{origin}: {message}") from None

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from myservice.conf import ConfigError
+from myservice.conf import ConfigError, exception_line, one_line
 from myservice.suggest import closest, did_you_mean
 
 # -- logging sections ------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class _Checker:
             except (AttributeError, NameError):
                 obj = None
             except Exception as exc:
-                self.fail(section, f"class = {dotted}: not a class name: {_one_line(exc)}")
+                self.fail(section, f"class = {dotted}: not a class name: {one_line(exc)}")
         if obj is None and base is logging.Handler and "." not in dotted.strip():
             names = [n for n, v in vars(logging).items() if _is_subclass(v, base)]
             self.fail(
@@ -178,7 +178,7 @@ class _Checker:
         except SyntaxError as exc:
             self.fail(section, f"{option} = {text}: not a Python expression: {exc.msg}")
         except Exception as exc:
-            detail = f"{type(exc).__name__}: {_one_line(exc)}"
+            detail = exception_line(exc)
             self.fail(section, f"{option} = {text}: cannot evaluate it: {detail}")
         if not isinstance(value, kind):
             what = "a tuple, e.g. (sys.stderr,)" if kind is tuple else 'a dict, e.g. {"a": 1}'
@@ -200,7 +200,7 @@ class _Checker:
         try:
             logging.Formatter(fmt, datefmt, style, validate=True)  # type: ignore[arg-type]
         except ValueError as exc:
-            self.fail(section, f"format = {fmt}: {_one_line(exc)}")
+            self.fail(section, f"format = {fmt}: {one_line(exc)}")
         if fmt is None:
             return
         from myservice.log import Formatter as MyFormatter
@@ -253,7 +253,7 @@ class _Checker:
                 self.fail(
                     section,
                     f"args = {self.cp.get(section, 'args', fallback='()')}: {class_name}"
-                    f"({', '.join(named)}): {_one_line(exc)}",
+                    f"({', '.join(named)}): {one_line(exc)}",
                 )
         self.level(section)
         formatter = self.cp.get(section, "formatter", fallback="")
@@ -332,9 +332,7 @@ def check_logging(cp: configparser.ConfigParser, ini: Path) -> None:
             "(write %% for a literal %)"
         ) from None
     except configparser.InterpolationError as exc:
-        raise ConfigError(
-            f"{ini} [{exc.section}]: {exc.option}: {_one_line(exc.message)}"
-        ) from None
+        raise ConfigError(f"{ini} [{exc.section}]: {exc.option}: {one_line(exc.message)}") from None
 
 
 # -- [server:main] for waitress --------------------------------------------------------------
@@ -446,7 +444,3 @@ def explain_address(origin: str, settings: Mapping[str, Any], host_from_cli: boo
 
 def _is_subclass(value: Any, base: type) -> bool:
     return isinstance(value, type) and issubclass(value, base)
-
-
-def _one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -67,7 +67,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from myservice import conf
-from myservice.conf import ConfigError
+from myservice.conf import ConfigError, exception_line, one_line
 from myservice.suggest import did_you_mean
 
 #: entry-point namespace of middleware plugins
@@ -141,7 +141,7 @@ def plugin_filter_factory(
         LOG.debug("middleware plugin %s failed to load", name, exc_info=True)
         targets = " or ".join(describe_target(ep) for ep in entry_points)
         raise ConfigError(
-            f"{head}: the middleware plugin {targets} failed to load: {_exc_line(exc)}"
+            f"{head}: the middleware plugin {targets} failed to load: {exception_line(exc)}"
         ) from exc
     factory = extension.plugin
     target = describe_target(extension.entry_point)
@@ -211,7 +211,7 @@ class _PluginCall:
         except Exception as exc:
             LOG.debug("%s: %s raised", head, what, exc_info=True)
             raise ConfigError(
-                f"{head}: {what} raised {_exc_line(exc)}{when}; expected {CONTRACT} (raising "
+                f"{head}: {what} raised {exception_line(exc)}{when}; expected {CONTRACT} (raising "
                 "myservice.conf.ConfigError for a bad option)"
             ) from exc
         if not callable(result):
@@ -282,7 +282,7 @@ def _check_call(head: str, what: str, func: Any, call: str, *args: Any, **kwargs
     except TypeError as exc:
         LOG.debug("%s: %s cannot be called as %s", head, what, call, exc_info=True)
         raise ConfigError(
-            f"{head}: {what} cannot be called as {call}: {_exc_text(exc)}; expected {CONTRACT}"
+            f"{head}: {what} cannot be called as {call}: {one_line(exc)}; expected {CONTRACT}"
         ) from exc
 
 
@@ -292,12 +292,3 @@ def _what(obj: Any) -> str:
     if isinstance(obj, (bool, int, float, str, bytes)):
         return f"{reprlib.repr(obj)} (type {type(obj).__qualname__})"
     return f"an object of type {type(obj).__qualname__}"
-
-
-def _exc_text(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _exc_line(exc: BaseException) -> str:
-    text = _exc_text(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -168,16 +168,6 @@ def _cannot_start(conf: conf_mod.Config, prefix: str, exc: BaseException) -> str
     return f"{prefix}: the driver cannot start: {text}"
 
 
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` on one line (a builtin type unqualified, any other with its module)."""
-    cls = type(exc)
-    kind = cls.__qualname__
-    if cls.__module__ != "builtins":
-        kind = f"{cls.__module__}.{kind}"
-    message = " ".join(str(exc).split())
-    return f"{kind}: {message}" if message else kind
-
-
 def _close_after_failure(driver: Any, name: str) -> None:
     """Close a driver whose start-up failed; a failing ``close()`` is logged, never raised (it
     must not hide the error that stopped the start-up)."""
@@ -190,7 +180,7 @@ def _close_after_failure(driver: Any, name: str) -> None:
         LOG.warning(
             "storage driver %s: close() after the failed start-up also failed: %s",
             name,
-            _describe(exc),
+            conf_mod.exception_line(exc, qualified=True),
         )
         LOG.debug("traceback of the failed close() of storage driver %s", name, exc_info=exc)
 
@@ -229,8 +219,9 @@ def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
         if isinstance(exc, StartupError):
             raise StartupFailure(_cannot_start(conf, prefix, exc)) from exc
         LOG.debug("traceback of the failure to import storage driver %s", name, exc_info=exc)
+        failure = conf_mod.exception_line(exc, qualified=True)
         raise conf_mod.ConfigError(
-            f"{prefix}: cannot load the driver {describe_target(entrypoint)}: {_describe(exc)}"
+            f"{prefix}: cannot load the driver {describe_target(entrypoint)}: {failure}"
         ) from exc
 
     try:
@@ -278,8 +269,9 @@ def _load_storage(conf: conf_mod.Config) -> tuple[Any, str]:
         LOG.debug("traceback of the failure of storage driver %s", name, exc_info=exc)
         if driver is not None:
             _close_after_failure(driver, name)
+        failure = conf_mod.exception_line(exc, qualified=True)
         raise StartupFailure(
-            f"{prefix}: {origin} failed while being constructed: {_describe(exc)}"
+            f"{prefix}: {origin} failed while being constructed: {failure}"
         ) from exc
     if missing:
         _close_after_failure(driver, name)
@@ -316,7 +308,8 @@ def build(conf: conf_mod.Config) -> ServiceContext:
     except Exception as exc:
         LOG.debug("traceback of the failed start() of storage driver %s", name, exc_info=exc)
         _close_after_failure(storage, name)
-        raise StartupFailure(f"{prefix}: {origin} failed in start(): {_describe(exc)}") from exc
+        failure = conf_mod.exception_line(exc, qualified=True)
+        raise StartupFailure(f"{prefix}: {origin} failed in start(): {failure}") from exc
     LOG.info("storage driver %s started", name)
     try:
         extensions = _make_extensions(conf)

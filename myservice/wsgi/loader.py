@@ -23,7 +23,7 @@ from typing import Any
 import importlib_metadata
 from paste.deploy import loadapp
 
-from myservice.conf import INI_SYNTAX_ERRORS, ConfigError, ini_syntax_error
+from myservice.conf import INI_SYNTAX_ERRORS, ConfigError, ini_syntax_error, one_line
 from myservice.plugins.discovery import normalize_name
 from myservice.suggest import closest, did_you_mean
 
@@ -115,7 +115,7 @@ def explain(exc: BaseException, ini_path: str) -> ConfigError:
         return exc
     if isinstance(exc, INI_SYNTAX_ERRORS):
         return ini_syntax_error(ini_path, exc)
-    text = _one_line(exc)
+    text = one_line(exc)
     parser = _read_ini(ini_path)
     match = _EGG_NOT_FOUND.search(text)
     if match:
@@ -298,7 +298,3 @@ def _entry_point_names(*groups: str, dist: str | None = None) -> list[str]:
             ):
                 names.add(ep.name)
     return sorted(names)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
