@@ -60,6 +60,7 @@ from typing import Any, NoReturn, TextIO
 from myservice.cmd import ArgumentParser
 from myservice.conf import INI_SYNTAX_ERRORS, ini_syntax_error
 from myservice.suggest import closest, did_you_mean
+from myservice.wsgi.loader import APP_PREFIXES, FILTER_PREFIXES, section_of_kind, wrong_kind
 
 LOG = logging.getLogger(__name__)
 
@@ -78,11 +79,6 @@ _SECRET_KEY = re.compile(r"password|passwd|token|secret", re.IGNORECASE)
 # scheme://user:password@host -> scheme://user:***@host.  The password runs to the last
 # "@" before whitespace: masking too much is harmless, showing a password is not.
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[^\s]*@")
-
-#: section prefixes Paste Deploy accepts for the application at the end of a pipeline
-_APP_PREFIXES = ("app", "application", "composite", "composit", "pipeline", "filter-app")
-#: section prefixes Paste Deploy accepts for a filter of a pipeline
-_FILTER_PREFIXES = ("filter",)
 
 
 class UsageError(Exception):
@@ -653,20 +649,15 @@ def _closest_section(
     return f" (closest: [{close}])" if close else ""
 
 
-def _sections_of_kind(parser: configparser.ConfigParser, name: str, prefixes: Sequence[str]) -> str:
-    """The first ``[PREFIX:name]`` section of ``parser`` for ``prefixes``, or ''."""
-    return next((f"{p}:{name}" for p in prefixes if parser.has_section(f"{p}:{name}")), "")
-
-
-def _defined(parser: configparser.ConfigParser, prefixes: Sequence[str]) -> str:
-    """The names of the sections of one kind, sorted, as :mod:`myservice.wsgi.loader` lists
+def _defined(parser: configparser.ConfigParser, prefixes: Sequence[str]) -> list[str]:
+    """The names of the sections of one kind, as :mod:`myservice.wsgi.loader` collects
     them."""
     names = []
     for section in parser.sections():
         prefix, _, rest = section.partition(":")
         if prefix in prefixes and rest:
             names.append(rest.strip())
-    return ", ".join(sorted(names)) or "none"
+    return names
 
 
 def _reordered(parser: configparser.ConfigParser, names: list[str]) -> str:
@@ -675,12 +666,12 @@ def _reordered(parser: configparser.ConfigParser, names: list[str]) -> str:
     application moved to the end; else ''."""
 
     def is_filter(name: str) -> bool:
-        return name.startswith("egg:") or bool(_sections_of_kind(parser, name, _FILTER_PREFIXES))
+        return name.startswith("egg:") or bool(section_of_kind(parser, name, FILTER_PREFIXES))
 
     apps = [
         i
         for i, n in enumerate(names)
-        if not is_filter(n) and _sections_of_kind(parser, n, _APP_PREFIXES)
+        if not is_filter(n) and section_of_kind(parser, n, APP_PREFIXES)
     ]
     if len(apps) != 1 or names[-1].startswith("egg:"):
         return ""
@@ -693,25 +684,14 @@ def _reordered(parser: configparser.ConfigParser, names: list[str]) -> str:
 def _wrong_kind(parser: configparser.ConfigParser, pipeline: str, name: str, last: bool) -> str:
     """Why ``name`` cannot stand where it stands in ``[pipeline]`` when it is a section of the
     other kind (an application before the last name, a filter as the last name), in the words
-    of :func:`myservice.wsgi.loader.explain` (``pipeline = ...: ...``); '' if it is not."""
-    other = _FILTER_PREFIXES if last else _APP_PREFIXES
-    section = _sections_of_kind(parser, name, other)
-    if not section:
+    of the service (:func:`myservice.wsgi.loader.wrong_kind`), with the reordered pipeline
+    when one name is simply misplaced; '' if it is not."""
+    kind, prefixes = ("application", APP_PREFIXES) if last else ("filter", FILTER_PREFIXES)
+    message = wrong_kind(parser, name, kind, [pipeline], _defined(parser, prefixes))
+    if not message:
         return ""
     names = parser.get(pipeline, "pipeline", raw=True).split()
-    line = f"pipeline = {' '.join(names)}: "
-    fix = _reordered(parser, names)
-    if last:
-        return (
-            f"[{pipeline}] {line}the last name of a pipeline must be an application, but "
-            f"{name!r} is a filter ([{section}]); end the pipeline with an application "
-            f"(defined: {_defined(parser, _APP_PREFIXES)}){fix}"
-        )
-    return (
-        f"[{pipeline}] {line}{name!r} is an application ([{section}]): only the last name of "
-        "a pipeline may be an application, every name before it must be a filter "
-        f"(defined filters: {_defined(parser, _FILTER_PREFIXES)}){fix}"
-    )
+    return f"[{pipeline}] {message}{_reordered(parser, names)}"
 
 
 def _print_egg(use: str, groups: tuple[str, ...], section: str, indent: str, out: TextIO) -> int:
@@ -766,25 +746,25 @@ def cmd_pipeline(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"{indent}! {why}", file=out)
                 problems += 1
             else:
-                hint = _closest_section(parser, wanted, _FILTER_PREFIXES)
+                hint = _closest_section(parser, wanted, FILTER_PREFIXES)
                 print(f"{indent}! no section [{wanted}]{hint}", file=out)
                 problems += 1
         print(f"  app {app}", file=out)
-        candidates = [f"{prefix}:{app}" for prefix in _APP_PREFIXES]
+        candidates = [f"{prefix}:{app}" for prefix in APP_PREFIXES]
         found = next((c for c in candidates if parser.has_section(c)), None)
         if app.startswith("egg:"):
             problems += _print_egg(app, APP_GROUPS, section, indent, out)
         elif found is None:
             why = _wrong_kind(parser, section, app, last=True)
             if not why:
-                hint = _closest_section(parser, f"app:{app}", _APP_PREFIXES)
+                hint = _closest_section(parser, f"app:{app}", APP_PREFIXES)
                 why = f"no section [app:{app}]{hint}"
             print(f"{indent}! {why}", file=out)
             problems += 1
         else:
             print(f"{indent}[{found}]", file=out)
             lines, found_problems = _describe_component(
-                ini, found, APP_GROUPS, APP_GROUPS, _APP_PREFIXES
+                ini, found, APP_GROUPS, APP_GROUPS, APP_PREFIXES
             )
             for line in lines:
                 print(f"{indent}{line}", file=out)

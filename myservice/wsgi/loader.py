@@ -212,9 +212,9 @@ def _missing_section(
                     referrers.append(section)
     kind = "filter" if "filter" in wanted else "application"
     where = f" [{referrers[0]}]" if referrers else ""
-    wrong_kind = _defined_as_other_kind(parser, name, kind, referrers, known)
-    if wrong_kind:
-        return ConfigError(f"{ini_path}{where}: {wrong_kind}")
+    other_kind = wrong_kind(parser, name, kind, referrers, known)
+    if other_kind:
+        return ConfigError(f"{ini_path}{where}: {other_kind}")
     return ConfigError(
         f"{ini_path}{where}: {kind} {name!r} has no [{wanted[0]}:{name}] section"
         f"{did_you_mean(name, known)} (defined: {', '.join(sorted(known)) or 'none'})"
@@ -222,23 +222,33 @@ def _missing_section(
 
 
 #: section prefixes Paste Deploy accepts for an application / for a filter
-_APP_PREFIXES = ("app", "application", "composite", "composit", "pipeline", "filter-app")
-_FILTER_PREFIXES = ("filter",)
+APP_PREFIXES = ("app", "application", "composite", "composit", "pipeline", "filter-app")
+FILTER_PREFIXES = ("filter",)
 
 
-def _defined_as_other_kind(
+def section_of_kind(
+    parser: configparser.RawConfigParser, name: str, prefixes: tuple[str, ...]
+) -> str:
+    """The first ``PREFIX:name`` section of ``parser`` for ``prefixes``, or ''."""
+    return next((f"{p}:{name}" for p in prefixes if parser.has_section(f"{p}:{name}")), "")
+
+
+def wrong_kind(
     parser: configparser.RawConfigParser | None,
     name: str,
     kind: str,
     referrers: list[str],
     known: list[str],
 ) -> str:
-    """What to say when ``name`` was wanted as a ``kind`` but is defined as the other kind
-    (a pipeline ending in a filter, a filter naming an application); '' if it is not."""
+    """What to say when ``name`` was wanted as a ``kind`` (``"application"`` or
+    ``"filter"``) but is defined as the other kind (a pipeline ending in a filter, a filter
+    naming an application); '' if it is not.  ``referrers``: the sections naming it;
+    ``known``: the names defined of the wanted kind.  Also used by ``myservice-plugins
+    pipeline``, so both say the same."""
     if parser is None:
         return ""
-    other = _FILTER_PREFIXES if kind == "application" else _APP_PREFIXES
-    section = next((f"{p}:{name}" for p in other if parser.has_section(f"{p}:{name}")), "")
+    other = FILTER_PREFIXES if kind == "application" else APP_PREFIXES
+    section = section_of_kind(parser, name, other)
     if not section:
         return ""
     names = ", ".join(sorted(known)) or "none"
