@@ -485,7 +485,12 @@ def test_default_default_limit_above_max_limit_says_it_is_the_default(site):
 
 
 def test_default_limit_equal_to_max_limit_is_accepted(site):
-    _app(site, conf_text=CONF + "[api]\nmax_limit = 10\ndefault_limit = 10\n")
+    app = _app(site, conf_text=CONF + "[api]\nmax_limit = 10\ndefault_limit = 10\n")
+    try:
+        api = app.context.conf.api
+        assert (api.default_limit, api.max_limit) == (10, 10)
+    finally:
+        app.close()
 
 
 def test_a_plugin_section_no_plugin_is_called_is_warned(site, caplog):
