@@ -1,6 +1,6 @@
 """``/healthcheck``: is this process able to serve?  For load balancers and orchestrators.
 
-The application answers every request itself (any path under its mount point, no
+The application answers its mount point itself (``/healthcheck`` and ``/healthcheck/``; no
 authentication):
 
 * ``GET``: 200 ``OK`` as ``text/plain``, or ``{"status": "OK"}`` when the client's ``Accept``
@@ -9,7 +9,10 @@ authentication):
 * 503 when ``storage.check()`` raises (the backend is unreachable) or when the file named by
   ``[healthcheck] disable_by_file_path`` exists (take a node out of rotation without stopping
   it) -- the error envelope for JSON clients, one line of text otherwise;
-* any other method: 405 with ``Allow: GET, HEAD``.
+* any other method: 405 with ``Allow: GET, HEAD``;
+* any path below the mount point (``/healthcheck/db``): 404 naming the health check's own
+  path, whatever the method, so a probe configured with a wrong URL fails instead of
+  reporting health it never asked about.
 
 ``[healthcheck]`` options may be overridden in the ``[app:healthcheck]`` section of
 ``api-paste.ini`` (``disable_by_file_path = /etc/myservice/disabled``).
@@ -25,6 +28,7 @@ from typing import Any
 from webob.acceptparse import create_accept_header
 
 from myservice.storage.base import Unavailable
+from myservice.suggest import no_resource
 from myservice.wsgi import context as context_mod
 from myservice.wsgi import faults
 from myservice.wsgi.reply import JSON, dump_json
@@ -71,6 +75,10 @@ class HealthCheck:
     def __call__(self, environ: dict, start_response: faults.StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         as_json = wants_json(environ)
+        if environ.get("PATH_INFO", "") not in ("", "/"):
+            here = faults.shown_path(environ.get("SCRIPT_NAME", "")) or "/"
+            detail = no_resource(faults.request_path(environ), here)
+            return self._error(environ, start_response, 404, detail, as_json, [])
         if method not in ("GET", "HEAD"):
             detail = f"{method} is not allowed on the health check; allowed: {ALLOW}."
             return self._error(environ, start_response, 405, detail, as_json, [("Allow", ALLOW)])

@@ -95,8 +95,37 @@ def test_get_json(healthcheck, accept):
     assert res.json == {"status": "OK"}
 
 
-def test_any_path_is_answered_without_authentication(healthcheck):
-    assert healthcheck.get("/deep/path", status=200).body == b"OK"
+@pytest.mark.parametrize("path", ["", "/"])
+def test_the_mount_point_is_answered_without_authentication(healthcheck, path):
+    res = healthcheck.get(path, extra_environ={"SCRIPT_NAME": "/healthcheck"}, status=200)
+    assert res.body == b"OK"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+def test_a_path_below_the_mount_point_is_404_text(healthcheck, method):
+    res = healthcheck.request(
+        "/db", method=method, environ={"SCRIPT_NAME": "/healthcheck"}, status=404
+    )
+    assert res.content_type == "text/plain"
+    assert "Allow" not in res.headers
+    if method != "HEAD":
+        assert res.text == (
+            "Not Found: No resource at /healthcheck/db; did you mean /healthcheck?\n"
+        )
+
+
+def test_a_path_below_the_mount_point_is_404_envelope_for_json(healthcheck):
+    res = healthcheck.get(
+        "/deep/path",
+        headers={"Accept": "application/json"},
+        extra_environ={"SCRIPT_NAME": "/healthcheck", "openstack.request_id": RID},
+        status=404,
+    )
+    error = envelope_of(res)
+    assert error["detail"] == (
+        "No resource at /healthcheck/deep/path; did you mean /healthcheck?"
+    )
+    assert error["request_id"] == RID
 
 
 def test_head_is_204(healthcheck):

@@ -79,6 +79,13 @@ def test_versions_and_healthcheck_carry_a_request_id(client):
     assert is_request_id(res.headers[REQUEST_ID_HEADER])
 
 
+def test_healthcheck_with_a_slash_is_the_healthcheck_and_below_it_404(client):
+    assert client.get("/healthcheck/").text == "OK"
+    res = client.get("/healthcheck/db", headers={"Accept": "application/json"}, status=404)
+    error = _assert_error(res, 404)
+    assert error["detail"] == "No resource at /healthcheck/db; did you mean /healthcheck?"
+
+
 def test_ids_differ_between_requests(client):
     ids = {client.get("/healthcheck").headers[REQUEST_ID_HEADER] for _ in range(3)}
     assert len(ids) == 3
