@@ -122,9 +122,7 @@ def test_a_path_below_the_mount_point_is_404_envelope_for_json(healthcheck):
         status=404,
     )
     error = envelope_of(res)
-    assert error["detail"] == (
-        "No resource at /healthcheck/deep/path; did you mean /healthcheck?"
-    )
+    assert error["detail"] == ("No resource at /healthcheck/deep/path; did you mean /healthcheck?")
     assert error["request_id"] == RID
 
 
