@@ -188,7 +188,16 @@ def _initialise_hook(plugin: Any, conf: Any) -> None:
             close()
 
 
+def _initialise_storage(plugin: Any, conf: Any) -> None:
+    """A storage driver whose client library is missing fails (``check_client_library``,
+    which the SQL drivers have), as the service would refuse to start with it."""
+    check = getattr(plugin, "check_client_library", None)
+    if callable(check):
+        check()
+
+
 _INITIALISERS = {
+    "myservice.storage": _initialise_storage,
     "myservice.api.extensions": _initialise_extension,
     "myservice.hooks": _initialise_hook,
 }
@@ -202,7 +211,8 @@ def inspect_namespace(namespace: str, load: bool = True, conf: Any = None) -> li
     extensions and event hooks are also initialised the way the service does it (``Cls(conf)``;
     an extension's routes are added to a scratch router, a hook is closed again), with
     ``conf`` (defaults when None), so one whose constructor or ``add_routes`` raises is
-    reported as failing too.
+    reported as failing too; a storage driver whose client library cannot be imported
+    (``check_client_library``) fails as the service would refuse to start with it.
 
     In a namespace of :data:`UNIQUE_NAMESPACES`, every entry point of a name that more than
     one distribution provides gets ``conflict`` (also with ``load`` false: nothing needs

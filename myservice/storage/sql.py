@@ -140,16 +140,21 @@ class SQLDriver(StorageDriver):
             f"(e.g. {self.example_url}); change one of the two"
         )
 
-    def _check_dbapi(self) -> None:
-        if not self.dbapi_module:
+    @classmethod
+    def check_client_library(cls) -> None:
+        """Raise :class:`StartupError` (with the ``pip install`` that mends it) when the
+        driver's client library cannot be imported.  Called at start-up, and by
+        ``myservice-plugins list``, which would otherwise show the driver as loading (its
+        module imports the library only when an engine is made)."""
+        if not cls.dbapi_module:
             return
         try:
-            importlib.import_module(self.dbapi_module)
+            importlib.import_module(cls.dbapi_module)
         except ImportError as exc:
             raise StartupError(
-                f"the {self.name} storage driver needs the Python module "
-                f"'{self.dbapi_module}', which cannot be imported ({exc}); install it with: "
-                f"pip install 'myservice[{self.extra}]'"
+                f"the {cls.name} storage driver needs the Python module "
+                f"'{cls.dbapi_module}', which cannot be imported ({exc}); install it with: "
+                f"pip install 'myservice[{cls.extra}]'"
             ) from None
 
     def _engine_options(self, url: URL, limited: bool = True) -> dict[str, Any]:
@@ -183,7 +188,7 @@ class SQLDriver(StorageDriver):
         with self._engine_lock:
             if self._engine is None:
                 url = self._parse_url(self._raw_url())
-                self._check_dbapi()
+                self.check_client_library()
                 self.url_for_display = url.render_as_string(hide_password=True)
                 try:
                     engine = sa.create_engine(url, **self._engine_options(url))

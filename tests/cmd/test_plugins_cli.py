@@ -161,6 +161,23 @@ def test_list_reports_an_import_error_raised_by_the_plugin_module(capsys, site):
     assert "hunter2" not in out
 
 
+def test_a_storage_driver_without_its_client_library_is_failed(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
+    code, out, _ = run(capsys, "check", "myservice.storage")
+    assert code == 1
+    assert "4 plugin(s) in 1 namespace(s): 3 load, 1 fail" in out
+    code, out, _ = run(capsys, "list", "myservice.storage")
+    assert code == 0
+    (row,) = [line for line in out.splitlines() if line.strip().startswith("postgresql ")]
+    assert (
+        "FAILED StartupError: the postgresql storage driver needs the Python module 'psycopg'"
+    ) in row
+    assert "install it with: pip install 'myservice[postgresql]'" in row
+    others = [line for line in out.splitlines() if line.strip().startswith(("mysql ", "sqlite "))]
+    assert len(others) == 2
+    assert all(line.rstrip().endswith(" ok") for line in others), others
+
+
 def test_list_unknown_namespace_is_a_one_line_error_with_the_closest(capsys, fake_ns):
     code, out, err = run(capsys, "list", "fake.nss")
     assert code == 2
