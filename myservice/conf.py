@@ -171,8 +171,10 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             30.0,
             "Seconds a database statement may take before its request is answered 503 "
             "(server drivers; 0: no limit). mysql bounds every read and write on the "
-            "connection; postgresql bounds statements on the server (statement_timeout) and a "
-            "silent network (TCP keepalives, tcp_user_timeout). Schema upgrades have no limit.",
+            "connection; postgresql bounds statements on the server (statement_timeout), a "
+            "silent network (TCP keepalives, tcp_user_timeout) and, after a grace of "
+            "min(query_timeout, 5) s more, any wait for the server's answer. Schema upgrades "
+            "have no limit.",
             0,
             3600,
         ),

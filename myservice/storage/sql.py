@@ -47,6 +47,9 @@ LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _WRITE = "myservice_write"  # execution option: this transaction writes
+#: seconds a postgresql connection waits for an answer beyond [storage] query_timeout (at
+#: most the timeout itself) before it is closed: see answer_deadline
+_ANSWER_GRACE = 5.0
 _ATTEMPTS = 3  # tries of a transaction that failed with a deadlock / serialization error
 _PUBLIC_COLUMNS = [users.c[name] for name in common.PUBLIC_FIELDS]
 
@@ -169,8 +172,9 @@ class SQLDriver(StorageDriver):
             "pool_pre_ping": True,
         }
 
-    def _setup_engine(self, engine: sa.Engine) -> None:
-        """Install event listeners (subclasses extend)."""
+    def _setup_engine(self, engine: sa.Engine, limited: bool = True) -> None:
+        """Install event listeners (subclasses extend); ``limited`` as for
+        :meth:`_engine_options`."""
 
         @event.listens_for(engine, "connect")
         def _remember_pid(dbapi_connection: Any, record: Any) -> None:
@@ -332,7 +336,7 @@ class SQLDriver(StorageDriver):
         for pooled in ("pool_size", "max_overflow", "pool_timeout"):
             options.pop(pooled, None)
         unlimited = sa.create_engine(engine.url, poolclass=sa.pool.NullPool, **options)
-        self._setup_engine(unlimited)
+        self._setup_engine(unlimited, limited=False)
         try:
             yield unlimited
         finally:
@@ -574,8 +578,8 @@ class SQLiteDriver(SQLDriver):
         }
         return options
 
-    def _setup_engine(self, engine: sa.Engine) -> None:
-        super()._setup_engine(engine)
+    def _setup_engine(self, engine: sa.Engine, limited: bool = True) -> None:
+        super()._setup_engine(engine, limited)
         busy_ms = self._busy_timeout_ms
 
         @event.listens_for(engine, "connect")
@@ -668,6 +672,23 @@ class PostgreSQLDriver(SQLDriver):
             args["keepalives_count"] = 3
             args["tcp_user_timeout"] = max(1, round(timeout * 1000))
         return options
+
+    def _setup_engine(self, engine: sa.Engine, limited: bool = True) -> None:
+        super()._setup_engine(engine, limited)
+        if not (limited and self._limits_queries()):
+            return
+        from myservice.storage.answer_deadline import DeadlineConnection
+
+        # the server's statement_timeout normally answers first, with its own error; this
+        # deadline is for a peer that stays silent (see answer_deadline)
+        timeout = self.conf.storage.query_timeout
+        answer_timeout = timeout + min(timeout, _ANSWER_GRACE)
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
+            connection = DeadlineConnection.connect(*cargs, **cparams)
+            connection.answer_timeout = answer_timeout
+            return connection
 
     def _is_retryable(self, exc: sa_exc.DBAPIError) -> bool:
         # serialization_failure, deadlock_detected

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from myservice.storage.base import StartupError, Unavailable
 from myservice.storage.sql import SQLDriver
@@ -196,8 +197,8 @@ def test_a_write_cut_during_its_commit_has_an_unknown_outcome(through_forwarder)
     assert driver.list_users(10, None, name) == []
 
 
-@pytest.mark.parametrize("one_second_queries", SERVERS[1:], indirect=True)  # mysql
-def test_a_hung_mysql_server_is_unavailable_after_query_timeout(one_second_queries):
+@pytest.mark.parametrize("one_second_queries", SERVERS, indirect=True)
+def test_a_hung_server_is_unavailable_after_query_timeout(one_second_queries):
     driver, forwarder = one_second_queries
     user = driver.create_user(_user(f"hang-{uuid.uuid4().hex}"))
     forwarder.freeze()  # connections stay open and acknowledged; nothing comes back
@@ -209,6 +210,52 @@ def test_a_hung_mysql_server_is_unavailable_after_query_timeout(one_second_queri
     forwarder.thaw()
     driver.check()
     assert driver.get_user(user["id"]) == user
+
+
+@pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
+def test_a_silent_postgresql_peer_is_named_and_its_connection_dropped(one_second_queries):
+    driver, forwarder = one_second_queries
+    with driver._engine.connect() as conn:  # a pooled connection, then a silent peer
+        conn.execute(sa.text("SELECT 1"))
+        forwarder.freeze()
+        try:
+            outcome = _outcome(lambda: conn.execute(sa.text("SELECT 1")))
+        finally:
+            forwarder.thaw()  # so that a failure does not hang the rollback below
+        assert isinstance(outcome, sa_exc.OperationalError), outcome
+        assert outcome.connection_invalidated  # not handed out again by the pool
+        assert "no answer from the database server within 2 s" in str(outcome)
+    driver.check()
+
+
+@pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
+def test_a_write_whose_commit_gets_no_answer_has_an_unknown_outcome(one_second_queries):
+    driver, forwarder = one_second_queries
+    name = f"hang-{uuid.uuid4().hex}"
+
+    def freeze(conn):  # just before the driver's COMMIT is sent
+        forwarder.freeze()
+
+    sa.event.listen(driver._engine, "commit", freeze)
+    try:
+        outcome = _outcome(lambda: driver.create_user(_user(name)))
+    finally:
+        sa.event.remove(driver._engine, "commit", freeze)
+    assert isinstance(outcome, Unavailable), outcome
+    assert not outcome.nothing_written
+    assert "no answer from the database server" in str(outcome)
+    assert "while committing" in str(outcome)
+    forwarder.thaw()
+    driver.check()
+
+
+@pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
+def test_schema_upgrades_have_no_answer_deadline(one_second_queries):
+    driver, _ = one_second_queries
+    with driver._migration_engine(driver._engine) as migrating:
+        with driver._engine.connect() as limited, migrating.connect() as unlimited:
+            assert limited.connection.dbapi_connection.answer_timeout == 2
+            assert getattr(unlimited.connection.dbapi_connection, "answer_timeout", None) is None
 
 
 @pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
