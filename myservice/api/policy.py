@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from myservice.wsgi.faults import APIError
+from myservice.wsgi.faults import APIError, request_path
 
 IDENTITY_STATUS = "HTTP_X_IDENTITY_STATUS"
 ROLES = "HTTP_X_ROLES"
@@ -82,10 +82,9 @@ def authorize(environ: dict, rule: Rule) -> None:
         return
     if rule.roles.isdisjoint(roles(environ)):
         method = environ.get("REQUEST_METHOD", "")
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         raise APIError(
             403,
-            f"{method} {path} requires {rule.describe()} (policy rule {rule.name!r}).",
+            f"{method} {request_path(environ)} requires {rule.describe()} (policy rule {rule.name!r}).",
         )
 
 
