@@ -82,9 +82,10 @@ def authorize(environ: dict, rule: Rule) -> None:
         return
     if rule.roles.isdisjoint(roles(environ)):
         method = environ.get("REQUEST_METHOD", "")
+        path = request_path(environ)
         raise APIError(
             403,
-            f"{method} {request_path(environ)} requires {rule.describe()} (policy rule {rule.name!r}).",
+            f"{method} {path} requires {rule.describe()} (policy rule {rule.name!r}).",
         )
 
 
