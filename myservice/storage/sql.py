@@ -556,12 +556,22 @@ class SQLiteDriver(SQLDriver):
         url = super()._parse_url(text)
         path = self._database_path(url)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # the database holds every user's data: a directory and a file this driver
+            # creates are the service account's alone (SQLite gives its -wal and -shm files
+            # the database file's mode); existing ones keep the mode the operator gave them
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StartupError(
                 f"cannot create the directory {path.parent} of the sqlite database "
                 f"({exc.strerror}); check [DEFAULT] state_path / [storage] connection in "
                 f"{self._conf_file}"
+            ) from None
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as exc:
+            raise StartupError(
+                f"cannot open the sqlite database {path} ({exc.strerror}); check [DEFAULT] "
+                f"state_path / [storage] connection in {self._conf_file}"
             ) from None
         return url.set(database=str(path))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -209,6 +211,47 @@ def test_sqlite_default_file_under_the_state_path(tmp_path, make_conf):
         driver.close()
 
 
+def test_sqlite_directory_and_files_it_creates_are_private(tmp_path, make_conf):
+    state = tmp_path / "fresh" / "state"
+    conf = make_conf(tmp_path, "sqlite", state_path=str(state))
+    old_umask = os.umask(0o022)  # the usual umask, which would make them world-readable
+    try:
+        driver = SQLiteDriver(conf)
+        driver.start()
+        try:
+            driver.create_user(_user("private"))
+            with driver._engine.connect() as conn:  # the WAL and its index exist while open
+                conn.exec_driver_sql("SELECT 1")
+                modes = {
+                    path.name: stat.S_IMODE(path.stat().st_mode)
+                    for path in (state, *state.glob("myservice.sqlite*"))
+                    if not path.name.endswith(".lock")
+                }
+        finally:
+            driver.close()
+    finally:
+        os.umask(old_umask)
+    assert modes == {
+        "state": 0o700,
+        "myservice.sqlite": 0o600,
+        "myservice.sqlite-wal": 0o600,
+        "myservice.sqlite-shm": 0o600,
+    }
+
+
+def test_sqlite_keeps_the_mode_of_an_existing_directory_and_database(tmp_path, make_conf):
+    state = tmp_path / "shared"
+    state.mkdir(mode=0o750)
+    state.chmod(0o750)
+    (state / "myservice.sqlite").touch()
+    (state / "myservice.sqlite").chmod(0o640)
+    driver = SQLiteDriver(make_conf(tmp_path, "sqlite", state_path=str(state)))
+    driver.start()
+    driver.close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o750
+    assert stat.S_IMODE((state / "myservice.sqlite").stat().st_mode) == 0o640
+
+
 def test_sqlite_state_path_that_cannot_be_created(tmp_path, make_conf):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -251,7 +294,6 @@ def test_sqlite_workers_starting_together_upgrade_once(tmp_path, make_conf):
 
 def test_sqlite_driver_survives_fork(tmp_path, make_conf):
     """A connection opened before fork() (gunicorn --preload) is never reused by the child."""
-    import os
 
     driver = SQLiteDriver(make_conf(tmp_path, "sqlite"))
     driver.start()
