@@ -7,9 +7,11 @@ body too::
 
 Fields: request id, remote address, method, path with query string, status code, response
 bytes, duration in milliseconds.  No header is ever logged (so neither is a token); control
-characters in the path are escaped.  If the application raises, the line shows status ``500``
-and the exception propagates.  To silence it, set the level of the ``myservice.access``
-logger above INFO (the filter then costs one level check per request).
+characters in the path are escaped, and a ``"`` in the path or query string is written
+``%22``, so the quoted field ends where the line's format says.  If the application raises,
+the line shows status ``500`` and the exception propagates.  To silence it, set the level of
+the ``myservice.access`` logger above INFO (the filter then costs one level check per
+request).
 
 When the request is finished:
 
@@ -125,6 +127,8 @@ def _emit(line: _Line, template: dict[str, Any] | None = None) -> None:
         path = f"{path}?{query}"
     if not path.isprintable():
         path = path.encode("unicode_escape").decode("ascii")
+    if '"' in path:  # the field is quoted: a quote in it would let a client forge fields
+        path = path.replace('"', "%22")
     args = (rid, remote, method, path, status[:3] if status else "-", size, elapsed / 1e6)
     # LOG.info() minus Logger.findCaller's stack walk (the caller is always this function),
     # with the request's time, thread and ids instead of the logging thread's.

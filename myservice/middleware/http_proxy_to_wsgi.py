@@ -10,14 +10,18 @@ returns the application itself: no cost at all).  When on:
   ``X-Forwarded-For`` do the same; of ``X-Forwarded-For`` ONLY the first address is used.
 * ``X-Forwarded-Prefix`` (either way) is prepended to ``SCRIPT_NAME``.
 
-Values that are not valid (a scheme other than http/https, an obfuscated or ``unknown``
-``for``, a host with spaces) are ignored.  Only enable this when the proxy in front strips
+Values that are not valid are ignored: a scheme other than http/https, a ``for`` or
+``X-Forwarded-For`` that is not an IP address (``unknown``, obfuscated, a name), a host with
+spaces or a slash, a prefix that is not a plain absolute path (``//host/x``, ``../x``, spaces
+or quotes).  Only enable this when the proxy in front strips
 these headers from clients: otherwise clients can spoof their address and scheme.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -69,17 +73,38 @@ def _split_all(value: str, sep: str) -> list[str]:
 
 
 def node_address(value: str) -> str | None:
-    """The address of an RFC 7239 node (``192.0.2.1:80``, ``[2001:db8::1]:80``, ``2001:db8::1``),
-    without the port; ``None`` for ``unknown``, obfuscated (``_hidden``) or empty nodes."""
+    """The IP address of an RFC 7239 node (``192.0.2.1:80``, ``[2001:db8::1]:80``,
+    ``2001:db8::1``), without the port, in its canonical text; ``None`` for anything that is
+    not an IP address (``unknown``, an obfuscated ``_hidden``, a name, text with spaces or
+    quotes), so nothing but an address reaches ``REMOTE_ADDR`` and the access log."""
     value = value.strip()
-    if not value or value == "unknown" or value[0] == "_":
-        return None
-    if value[0] == "[":
+    if value[:1] == "[":
         end = value.find("]")
-        return (value[1:end] or None) if end > 0 else None
-    if value.count(":") == 1:  # IPv4 or name with port
+        value = value[1:end] if end > 0 else ""
+    elif value.count(":") == 1:  # IPv4 with a port
         value = value.split(":", 1)[0]
-    return value or None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+#: what a path segment of X-Forwarded-Prefix may hold (RFC 3986 pchar, "%" for pct-encoded)
+_PREFIX_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@%")
+
+
+def forwarded_prefix(value: str) -> str | None:
+    """``X-Forwarded-Prefix`` as a ``SCRIPT_NAME`` prefix (``/identity``, no trailing
+    slash), or ``None`` when it is empty or not a plain absolute path: each segment
+    non-empty, of RFC 3986 path characters, neither ``.`` nor ``..`` (so no ``//host``
+    that a link would take for another server, no dot segments, no spaces or quotes)."""
+    path = value.strip().rstrip("/")
+    if not path:
+        return None
+    for segment in path.removeprefix("/").split("/"):
+        if segment in ("", ".", "..") or not _PREFIX_CHARS.issuperset(segment):
+            return None
+    return path if path[0] == "/" else "/" + path
 
 
 def _valid_host(host: str) -> bool:
@@ -123,10 +148,8 @@ class HTTPProxyToWSGI:
             environ["REMOTE_ADDR"] = addr
         prefix = environ.get("HTTP_X_FORWARDED_PREFIX")
         if prefix:
-            prefix = prefix.strip().rstrip("/")
-            if prefix and prefix.isprintable():
-                if prefix[0] != "/":
-                    prefix = "/" + prefix
+            prefix = forwarded_prefix(prefix)
+            if prefix is not None:
                 environ["SCRIPT_NAME"] = prefix + environ.get("SCRIPT_NAME", "")
         return self.app(environ, start_response)
 

@@ -120,6 +120,16 @@ def test_control_characters_in_path_are_escaped(paste_conf, caplog):
     assert "\n" not in message and '"GET /a%0Ab" status' in message
 
 
+def test_a_quote_in_the_path_or_query_cannot_forge_fields(paste_conf, caplog):
+    app = make(echo_app, paste_conf)
+    app.get("/a%22b", status="*")
+    app.get('/q?x="', status="*")  # a raw quote in the query string, as clients can send
+    first, second = (record.getMessage() for record in access_lines(caplog))
+    assert '"GET /a%22b" status' in first
+    assert '"GET /q?x=%22" status' in second
+    assert LINE.fullmatch(first) and LINE.fullmatch(second)
+
+
 @pytest.mark.parametrize(
     ("sent", "shown"),
     [("/caf%C3%A9", "/café"), ("/%FF/x", "/%FF/x"), ("/plain", "/plain")],

@@ -118,14 +118,47 @@ def test_prefix_applies_with_forwarded_too(app):
         {"Forwarded": 'for="_hidden"'},
         {"X-Forwarded-Proto": "javascript", "X-Forwarded-For": "unknown"},
         {"X-Forwarded-Host": "evil host/x"},
+        {"X-Forwarded-For": '6.6.6.6 "FAKE" status 200'},  # text after an address
+        {"X-Forwarded-For": "client.example.org"},  # a name, not an address
+        {"Forwarded": 'for="6.6.6.6 x"'},
+        {"Forwarded": "for=[2001:db8::zz]"},
+        {"X-Forwarded-Prefix": "//evil.example/x"},  # a link would name another host
+        {"X-Forwarded-Prefix": "/a/../b"},
+        {"X-Forwarded-Prefix": '/a"b'},
+        {"X-Forwarded-Prefix": "/a b"},
     ],
 )
 def test_invalid_values_are_ignored(app, headers):
     _assert_seen(
         app,
         headers,
-        {"wsgi.url_scheme": "http", "REMOTE_ADDR": "10.0.0.1", "HTTP_HOST": "10.0.0.5:8790"},
+        {
+            "wsgi.url_scheme": "http",
+            "REMOTE_ADDR": "10.0.0.1",
+            "HTTP_HOST": "10.0.0.5:8790",
+            "SCRIPT_NAME": "",
+        },
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "seen"),
+    [
+        ("192.0.2.1:4711", "192.0.2.1"),
+        ("[2001:DB8::1]:80", "2001:db8::1"),  # canonical text
+        ("2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_addresses_are_read_with_or_without_a_port(app, given, seen):
+    _assert_seen(app, {"X-Forwarded-For": given}, {"REMOTE_ADDR": seen})
+
+
+@pytest.mark.parametrize(
+    ("given", "seen"),
+    [("identity", "/identity"), ("/a/b/", "/a/b"), ("/v%C3%A9/x~y", "/v%C3%A9/x~y")],
+)
+def test_prefixes_that_are_plain_paths_are_used(app, given, seen):
+    _assert_seen(app, {"X-Forwarded-Prefix": given}, {"SCRIPT_NAME": seen})
 
 
 def test_no_proxy_headers_changes_nothing(app):
