@@ -28,6 +28,9 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 #: lengths, and no typo makes a path this long
 MAX_LENGTH = 128
 
+#: request text that cannot stand for a ``{var}`` segment of a suggested path
+_NOT_SEGMENTS = frozenset({"", ".", ".."})
+
 
 def closest_path(path: str, templates: Iterable[str]) -> str | None:
     """The path of ``templates`` most like ``path``, or ``None`` when none is close.
@@ -35,9 +38,10 @@ def closest_path(path: str, templates: Iterable[str]) -> str | None:
     ``templates`` are route paths in Routes syntax (``/users/{user_id}``).  A template with as
     many segments as ``path`` is compared with the request's own text in its ``{var}``
     segments (``/usrs/abc`` -> ``/users/abc``); a template with another number of segments
-    is compared only if it has no variable (a suggestion never shows ``{var}``).  ``path``
-    itself is never suggested.  A ``path`` longer than
-    :data:`MAX_LENGTH` characters gets ``None``.
+    is compared only if it has no variable (a suggestion never shows ``{var}``), and a
+    template whose variable would get an empty, ``.`` or ``..`` segment is not (a client
+    following the suggestion would land elsewhere).  ``path`` itself is never suggested.
+    A ``path`` longer than :data:`MAX_LENGTH` characters gets ``None``.
     """
     if len(path) > MAX_LENGTH:
         return None
@@ -50,6 +54,8 @@ def closest_path(path: str, templates: Iterable[str]) -> str | None:
                 mine if part.startswith("{") else part
                 for part, mine in zip(parts, given, strict=True)
             ]
+            if any(part in _NOT_SEGMENTS for part in parts):
+                continue  # a link to it would resolve elsewhere (RFC 3986 dot segments)
         elif any(part.startswith("{") for part in parts):
             continue
         candidate = "/" + "/".join(parts)

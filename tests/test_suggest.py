@@ -39,6 +39,13 @@ def test_the_path_itself_is_never_suggested():
     assert closest_path("/users/abc", ["/users/{user_id}"]) is None
 
 
+@pytest.mark.parametrize("segment", ["..", ".", ""])
+def test_a_dot_or_empty_segment_never_fills_a_variable(segment):
+    # "/users/../metadata" would take a client following it to /metadata
+    assert closest_path(f"/users/{segment}/metdata", TEMPLATES) is None
+    assert closest_path("/users/ab/metdata", TEMPLATES) == "/users/ab/metadata"
+
+
 def test_a_path_over_the_limit_gets_no_suggestion():
     near = "/users/" + "a" * (MAX_LENGTH - len("/users/") - 1)
     assert len(near + "/") == MAX_LENGTH
