@@ -13,9 +13,17 @@ from collections.abc import Iterable
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The one of ``choices`` most like ``name``, or ``None`` when none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return close[0] if close else None
+    """The one of ``choices`` most like ``name``, or ``None`` when none is close; when none
+    is close as written, case is ignored (``LIMIT`` -> ``limit``)."""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return close[0]
+    folded: dict[str, str] = {}
+    for choice in choices:
+        folded.setdefault(choice.casefold(), choice)
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return folded[close[0]] if close else None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

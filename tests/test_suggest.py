@@ -25,6 +25,12 @@ def test_the_closest_template_with_the_requests_values(path, expected):
     assert closest_path(path, TEMPLATES) == expected
 
 
+def test_case_is_ignored_when_nothing_is_close_as_written():
+    assert closest("LIMIT", ["limit", "marker"]) == "limit"
+    assert closest("Marker", ["limit", "marker"]) == "marker"
+    assert closest("XYZ", ["limit"]) is None
+
+
 def test_nothing_close_is_none():
     assert closest_path("/nothing", TEMPLATES) is None
 
