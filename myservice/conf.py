@@ -255,20 +255,28 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             "list",
             [],
             "Origins allowed to make cross-origin requests (e.g. https://dashboard.example); "
-            "empty: CORS disabled.",
+            "'*': any origin, answered 'Access-Control-Allow-Origin: *'; empty: CORS disabled. "
+            "When set, every response carries 'Vary: Origin'.",
         ),
-        Opt("allow_credentials", "bool", False, "Answer Access-Control-Allow-Credentials."),
+        Opt(
+            "allow_credentials",
+            "bool",
+            False,
+            "Answer Access-Control-Allow-Credentials. Not with allowed_origin = * (refused at "
+            "start-up): list the origins explicitly.",
+        ),
         Opt(
             "allow_methods",
             "list",
-            ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
-            "Methods allowed in cross-origin requests.",
+            ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            "Methods allowed in cross-origin requests (the default: every method of the API).",
         ),
         Opt(
             "allow_headers",
             "list",
-            ["Content-Type", "X-Auth-Token", "X-OpenStack-Request-ID"],
-            "Request headers allowed in cross-origin requests.",
+            ["Content-Type", "X-Auth-Token", "Authorization", "X-OpenStack-Request-ID"],
+            "Request headers allowed in cross-origin requests (the default: those the API "
+            "reads; Authorization carries 'Bearer TOKEN').",
         ),
         Opt(
             "expose_headers",

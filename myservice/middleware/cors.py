@@ -2,7 +2,9 @@
 
 Options of ``[cors]``: ``allowed_origin`` (exact origins; ``*`` only when listed; empty turns
 the filter off: the factory returns the application itself), ``allow_credentials``,
-``allow_methods``, ``allow_headers``, ``expose_headers``, ``max_age``.
+``allow_methods``, ``allow_headers``, ``expose_headers``, ``max_age``.  ``*`` together with
+``allow_credentials = true`` is refused at start-up (any site could read the answers to its
+visitors' credentialed requests).
 
 * Preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) from an allowed
   origin is answered by the filter: ``200`` with ``Access-Control-Allow-Origin``,
@@ -13,6 +15,11 @@ the filter off: the factory returns the application itself), ``allow_credentials
   ``-Expose-Headers`` (and ``-Allow-Credentials``) and ``Vary: Origin``.
 * Requests from any other origin get no CORS headers at all (a preflight from such an origin is
   passed to the application like any ``OPTIONS`` request).
+* With ``*`` listed, an origin not listed by name (``null`` included) is answered
+  ``Access-Control-Allow-Origin: *``, never its own value.
+* Every response passing through the filter, with or without ``Origin``, carries ``Vary:
+  Origin`` (added to the application's ``Vary`` header, once), so a shared cache never serves
+  the answer for one origin to another (Fetch standard, "CORS protocol and HTTP caches").
 """
 
 from __future__ import annotations
@@ -20,12 +27,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from myservice.conf import ConfigError
+from myservice.conf import Config, ConfigError
 from myservice.middleware._common import service_config
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 SECTION = "cors"
+
+#: ``allow_methods`` when not given: every method the API serves (the defaults of ``[cors]``)
+DEFAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _vary_origin(headers: list[tuple[str, str]]) -> None:
+    """Add ``Origin`` to the ``Vary`` of ``headers`` (in place): appended to the first ``Vary``
+    header if there is one, nothing if one already names ``Origin`` or is ``*``."""
+    first = -1
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == "vary":
+            for token in value.split(","):
+                token = token.strip().lower()
+                if token == "origin" or token == "*":
+                    return
+            if first < 0:
+                first = index
+    if first < 0:
+        headers.append(("Vary", "Origin"))
+    else:
+        name, value = headers[first]
+        headers[first] = (name, f"{value}, Origin" if value.strip() else "Origin")
 
 
 class CORS:
@@ -48,7 +77,7 @@ class CORS:
         allowed_origin: Iterable[str],
         *,
         allow_credentials: bool = False,
-        allow_methods: Iterable[str] = ("GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"),
+        allow_methods: Iterable[str] = DEFAULT_METHODS,
         allow_headers: Iterable[str] = (),
         expose_headers: Iterable[str] = (),
         max_age: int = 3600,
@@ -56,6 +85,11 @@ class CORS:
         origins = [o.rstrip("/") for o in allowed_origin]
         self.app = app
         self._wildcard = "*" in origins
+        if self._wildcard and allow_credentials:
+            raise ValueError(
+                "allowed_origin '*' with allow_credentials: list the origins explicitly "
+                "or turn credentials off"
+            )
         self._origins = frozenset(o for o in origins if o != "*")
         self._credentials = allow_credentials
         methods = [m.upper() for m in allow_methods]
@@ -69,7 +103,7 @@ class CORS:
             ("Access-Control-Max-Age", str(max_age)),
             *cred,
         ]
-        self._actual_tail = [*cred, ("Vary", "Origin")]
+        self._actual_tail = list(cred)
         if expose_headers:
             self._actual_tail.insert(
                 0, ("Access-Control-Expose-Headers", ", ".join(expose_headers))
@@ -80,17 +114,21 @@ class CORS:
         if origin in self._origins:
             return origin
         if self._wildcard:
-            # with credentials, browsers refuse "*": name the origin instead
-            return origin if self._credentials else "*"
+            # never the request's own value (e.g. "null"): "*" is what was configured
+            return "*"
         return None
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         origin = environ.get("HTTP_ORIGIN")
-        if origin is None:
-            return self.app(environ, start_response)
-        allow = self._allow_origin(origin)
+        allow = None if origin is None else self._allow_origin(origin)
         if allow is None:
-            return self.app(environ, start_response)
+            # no CORS headers, but the answer still depends on Origin for a shared cache
+
+            def _vary_only(status, headers, exc_info=None):
+                _vary_origin(headers)
+                return start_response(status, headers, exc_info)
+
+            return self.app(environ, _vary_only)
         if environ["REQUEST_METHOD"] == "OPTIONS":
             requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
             if requested is not None:
@@ -99,6 +137,7 @@ class CORS:
 
         def _start_response(status, headers, exc_info=None):
             headers.extend(extra)
+            _vary_origin(headers)
             return start_response(status, headers, exc_info)
 
         return self.app(environ, _start_response)
@@ -129,6 +168,8 @@ def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callabl
                 f"{where}: [cors] allowed_origin: {origin!r} is not an origin: expected "
                 "scheme://host[:port] (e.g. https://dashboard.example) or '*'"
             )
+    if opts.allow_credentials and "*" in opts.allowed_origin:
+        raise ConfigError(_wildcard_with_credentials(cfg, opts.allowed_origin))
 
     def _filter(app: WSGIApp) -> WSGIApp:
         if not opts.allowed_origin:
@@ -144,3 +185,18 @@ def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callabl
         )
 
     return _filter
+
+
+def _wildcard_with_credentials(cfg: Config, origins: Iterable[str]) -> str:
+    """The one-line error for ``allowed_origin = *`` with ``allow_credentials = true``, naming
+    where each was set and the values to use instead."""
+    where = cfg.source(SECTION, "allowed_origin")
+    cred_from = cfg.source(SECTION, "allow_credentials")
+    cred_note = f" (set in {cred_from})" if cred_from != where else ""
+    named = [o for o in origins if o != "*"]
+    instead = ", ".join(named) if named else "https://dashboard.example"
+    return (
+        f"{where}: [cors] allowed_origin = * with allow_credentials = true{cred_note}: any "
+        "web site could read the answers to its visitors' credentialed requests; list the "
+        f"origins explicitly (allowed_origin = {instead}) or set allow_credentials = false"
+    )
