@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,10 +75,30 @@ def _parse_str(text: str) -> str:
     return text.strip()
 
 
+def _parse_endpoint(text: str) -> str:
+    """An http(s) base URL (``https://api.example.com``, ``https://h/prefix``) without its
+    trailing ``/``; ``""`` for empty."""
+    value = text.strip()
+    if not value:
+        return ""
+    expected = "expected an http:// or https:// URL with a host, e.g. https://api.example.com"
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(expected) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(expected)
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{expected}, and no user, query or fragment")
+    return value.rstrip("/")
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "str": _parse_str,
     "path": _parse_str,
     "url": _parse_str,
+    "endpoint": _parse_endpoint,
     "bool": _parse_bool,
     "int": _parse_int,
     "float": _parse_float,
@@ -87,9 +108,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 
 @dataclass(frozen=True)
 class Opt:
-    """One option: its name, type (``str``, ``path``, ``url``, ``bool``, ``int``, ``float``,
-    ``list``), default (already of that type), help text, and optional bounds or choices.
-    ``secret`` options are masked wherever they are shown."""
+    """One option: its name, type (``str``, ``path``, ``url``, ``endpoint`` (an http(s) base
+    URL), ``bool``, ``int``, ``float``, ``list``), default (already of that type), help
+    text, and optional bounds or choices.  ``secret`` options are masked wherever they are
+    shown."""
 
     name: str
     type: str
@@ -196,6 +218,15 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
         ),
         Opt("default_limit", "int", 100, "Page size of list calls without ?limit=.", 1),
         Opt("max_limit", "int", 1000, "Largest page a list call returns.", 1),
+        Opt(
+            "public_endpoint",
+            "endpoint",
+            "",
+            "Base URL of the links the API returns (Location, 'next', the versions "
+            "document), e.g. https://api.example.com; the mount point (/v1) is added to it. "
+            "Empty: built from each request's scheme and Host header, which the client "
+            "chooses. Set it when the service is exposed.",
+        ),
     ),
     "auth": (
         Opt(

@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-import webob
-
 from myservice import conf as conf_mod
 from myservice.api import openapi
 from myservice.storage import base as storage
@@ -183,6 +181,10 @@ class Versions:
 
     ALLOW = "GET, HEAD"
 
+    def __init__(self, public_endpoint: str = "") -> None:
+        #: ``[api] public_endpoint``: the base of the links; empty: the request's own URL
+        self.public_endpoint = public_endpoint
+
     def __call__(self, environ: dict, start_response: faults.StartResponse) -> Iterable[bytes]:
         try:
             if (environ.get("PATH_INFO") or "/") != "/":
@@ -199,7 +201,7 @@ class Versions:
                 raise not_acceptable(environ)
         except faults.APIError as err:
             return faults.respond_error(environ, start_response, err)
-        base = webob.Request(environ).application_url
+        base = context_mod.link_base(environ, self.public_endpoint)
         doc = {
             "versions": [
                 {
@@ -215,4 +217,6 @@ class Versions:
 def versions_factory(global_conf: Mapping[str, Any], **local: Any) -> Versions:
     """Paste ``app_factory`` of ``/``."""
     _check_local(local, global_conf, "versions")
-    return Versions()
+    shared = global_conf.get(context_mod.CONTEXT_KEY)
+    conf = shared.conf if shared is not None else conf_mod.from_global_conf(global_conf)
+    return Versions(conf.api.public_endpoint)

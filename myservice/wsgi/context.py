@@ -21,6 +21,7 @@ entry-point target and distribution (name and version).
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,6 +48,8 @@ LOG = logging.getLogger(__name__)
 CONTEXT_KEY = "myservice.context"
 #: application URLs a :class:`ServiceContext` remembers (see ``application_url``)
 URL_MEMO_SIZE = 64
+#: what WebOb leaves unquoted in a URL's path (``webob.request.PATH_SAFE``)
+_PATH_SAFE = "/~!$&'()*+,;=:@"
 
 #: entry-point namespace of the storage drivers
 STORAGE_NAMESPACE = "myservice.storage"
@@ -77,6 +80,17 @@ class NullHooks(Hooks):
     """A hooks dispatcher that does nothing (used when no dispatcher is available)."""
 
 
+def link_base(environ: Mapping[str, Any], public_endpoint: str) -> str:
+    """The URL of the application ``environ`` reached, as links to it must start:
+    ``public_endpoint`` (``[api] public_endpoint``, no trailing ``/``) + the quoted
+    ``SCRIPT_NAME``, or, when it is empty, ``webob.Request(environ).application_url`` (the
+    request's scheme and ``Host``)."""
+    if not public_endpoint:
+        return webob.Request(dict(environ)).application_url
+    script = environ.get("SCRIPT_NAME", "").encode("latin-1")
+    return public_endpoint + urllib.parse.quote(script, safe=_PATH_SAFE)
+
+
 @dataclass
 class ServiceContext:
     """Configuration, storage driver, hooks and extensions of one application.
@@ -95,10 +109,13 @@ class ServiceContext:
     )
 
     def application_url(self, environ: Mapping[str, Any]) -> str:
-        """``webob.Request(environ).application_url``, remembered per scheme, ``Host``,
-        server name, server port and ``SCRIPT_NAME`` (the only inputs of WebOb's computation,
-        which costs ~6 us and gives the same few answers on every request).  At most
-        :data:`URL_MEMO_SIZE` are kept (``Host`` is the client's): a full memo is emptied."""
+        """The base of the links the application returns: ``[api] public_endpoint`` + the
+        quoted ``SCRIPT_NAME`` when that option is set, else
+        ``webob.Request(environ).application_url`` (the request's scheme and ``Host``).
+        Remembered per scheme, ``Host``, server name, server port and ``SCRIPT_NAME`` (the
+        only inputs of WebOb's computation, which costs ~6 us and gives the same few answers
+        on every request).  At most :data:`URL_MEMO_SIZE` are kept (``Host`` is the
+        client's): a full memo is emptied."""
         key = (
             environ.get("wsgi.url_scheme"),
             environ.get("HTTP_HOST"),
@@ -111,8 +128,11 @@ class ServiceContext:
         if url is None:
             if len(urls) >= URL_MEMO_SIZE:
                 urls.clear()
-            url = urls[key] = webob.Request(environ).application_url
+            url = urls[key] = self._application_url(environ)
         return url
+
+    def _application_url(self, environ: Mapping[str, Any]) -> str:
+        return link_base(environ, self.conf.api.public_endpoint)
 
     def close(self) -> None:
         """Stop the hooks dispatcher (if it can be stopped) and release the storage driver."""
