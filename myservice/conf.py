@@ -277,7 +277,18 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             "bool",
             False,
             "Trust Forwarded / X-Forwarded-* headers from a reverse proxy in front of the "
-            "service. Leave off unless such a proxy strips them from clients.",
+            "service. Leave off unless such a proxy is always in front.",
+        ),
+        Opt(
+            "trusted_proxies",
+            "int",
+            1,
+            "How many reverse proxies are in front, each adding one element to Forwarded / "
+            "X-Forwarded-For: the element this many from the right is read (1: the one the "
+            "proxy nearest the service added); elements further left come from the client "
+            "and are ignored, as are headers with fewer elements.",
+            1,
+            16,
         ),
     ),
     "cors": (

@@ -3,11 +3,17 @@
 Off unless ``[http_proxy_to_wsgi] enable_proxy_headers_parsing`` is true (then the factory
 returns the application itself: no cost at all).  When on:
 
-* An RFC 7239 ``Forwarded`` header wins: from its first element (the one the proxy nearest
-  the client added) ``proto`` sets ``wsgi.url_scheme``, ``host`` sets ``HTTP_HOST``,
-  ``SERVER_NAME`` and ``SERVER_PORT``, ``for`` sets ``REMOTE_ADDR``.
+* Each proxy appends one element to ``Forwarded`` and ``X-Forwarded-For`` (nginx's
+  ``$proxy_add_x_forwarded_for``, HAProxy's ``option forwardfor``), after whatever the client
+  sent.  So of each header the element ``trusted_proxies`` from the right is read (default
+  1: the one the proxy nearest the service added, which a client cannot forge); elements
+  further left are the client's own and are ignored, and a header with fewer elements than
+  ``trusted_proxies`` is ignored as a whole.
+* An RFC 7239 ``Forwarded`` header wins: from that element ``proto`` sets
+  ``wsgi.url_scheme``, ``host`` sets ``HTTP_HOST``, ``SERVER_NAME`` and ``SERVER_PORT``,
+  ``for`` sets ``REMOTE_ADDR``.
 * Without ``Forwarded``: ``X-Forwarded-Proto``, ``X-Forwarded-Host`` and
-  ``X-Forwarded-For`` do the same; of ``X-Forwarded-For`` ONLY the first address is used.
+  ``X-Forwarded-For`` do the same, each read the same way.
 * ``X-Forwarded-Prefix`` (either way) is prepended to ``SCRIPT_NAME``.
 
 Values that are not valid are ignored: a scheme other than http/https, a ``for`` or
@@ -36,12 +42,15 @@ _SCHEMES = {"http": "http", "https": "https"}
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-def parse_forwarded(value: str) -> dict[str, str]:
-    """The parameters of the first element of an RFC 7239 ``Forwarded`` header value,
-    lowercase names, unquoted values (``{}`` when there is nothing usable)."""
-    first = _split_first(value, ",")
+def parse_forwarded(value: str, hops: int = 1) -> dict[str, str]:
+    """The parameters of the element ``hops`` from the right of an RFC 7239 ``Forwarded``
+    header value (1: the last), lowercase names, unquoted values (``{}`` when there are
+    fewer elements, or nothing usable)."""
+    elements = _split_all(value, ",")
+    if len(elements) < hops:
+        return {}
     params: dict[str, str] = {}
-    for pair in _split_all(first, ";"):
+    for pair in _split_all(elements[-hops], ";"):
         name, sep, val = pair.partition("=")
         if not sep:
             continue
@@ -107,6 +116,15 @@ def forwarded_prefix(value: str) -> str | None:
     return path if path[0] == "/" else "/" + path
 
 
+def nth_from_right(value: str | None, hops: int) -> str | None:
+    """The comma-separated element ``hops`` from the right of a ``X-Forwarded-*`` value,
+    stripped; ``None`` when the header is absent or has fewer elements."""
+    if not value:
+        return None
+    elements = value.split(",")
+    return elements[-hops].strip() if len(elements) >= hops else None
+
+
 def _valid_host(host: str) -> bool:
     return bool(host) and host.isprintable() and " " not in host and "/" not in host
 
@@ -114,28 +132,27 @@ def _valid_host(host: str) -> bool:
 class HTTPProxyToWSGI:
     """The filter (always on; the factory decides whether to install it)."""
 
-    __slots__ = ("app",)
+    __slots__ = ("app", "hops")
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, hops: int = 1) -> None:
         self.app = app
+        #: ``trusted_proxies``: which element, from the right, of each header is read
+        self.hops = hops
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        hops = self.hops
         forwarded = environ.get("HTTP_FORWARDED")
         if forwarded:
-            params = parse_forwarded(forwarded)
+            params = parse_forwarded(forwarded, hops)
             proto = params.get("proto")
             host = params.get("host")
-            addr = node_address(params["for"]) if "for" in params else None
+            addr = params.get("for")
         else:
-            proto = environ.get("HTTP_X_FORWARDED_PROTO")
-            host = environ.get("HTTP_X_FORWARDED_HOST")
-            addr = environ.get("HTTP_X_FORWARDED_FOR")
-            if proto:
-                proto = proto.split(",", 1)[0]
-            if host:
-                host = host.split(",", 1)[0]
-            if addr:
-                addr = node_address(addr.split(",", 1)[0])
+            proto = nth_from_right(environ.get("HTTP_X_FORWARDED_PROTO"), hops)
+            host = nth_from_right(environ.get("HTTP_X_FORWARDED_HOST"), hops)
+            addr = nth_from_right(environ.get("HTTP_X_FORWARDED_FOR"), hops)
+        if addr:
+            addr = node_address(addr)
         if proto:
             scheme = _SCHEMES.get(proto.strip().lower())
             if scheme is not None:
@@ -168,13 +185,15 @@ class HTTPProxyToWSGI:
 
 
 def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WSGIApp], Any]:
-    """Paste filter factory; option ``enable_proxy_headers_parsing`` (bool, default off)."""
-    enabled = section_config(global_conf, local_conf, SECTION).enable_proxy_headers_parsing
+    """Paste filter factory; options ``enable_proxy_headers_parsing`` (bool, default off)
+    and ``trusted_proxies`` (int, default 1)."""
+    options = section_config(global_conf, local_conf, SECTION)
+    enabled, hops = options.enable_proxy_headers_parsing, options.trusted_proxies
 
     def _filter(app: WSGIApp) -> WSGIApp:
         if not enabled:
             LOG.debug("http_proxy_to_wsgi: proxy headers parsing is off; filter not installed")
             return app
-        return HTTPProxyToWSGI(app)
+        return HTTPProxyToWSGI(app, hops)
 
     return _filter

@@ -48,7 +48,7 @@ def test_x_forwarded_headers(app):
         {
             "X-Forwarded-Proto": "https",
             "X-Forwarded-Host": "api.example.com",
-            "X-Forwarded-For": "203.0.113.7, 10.1.1.1, 10.2.2.2",
+            "X-Forwarded-For": "203.0.113.7",
             "X-Forwarded-Prefix": "/identity/",
         },
         {
@@ -56,10 +56,57 @@ def test_x_forwarded_headers(app):
             "HTTP_HOST": "api.example.com",
             "SERVER_NAME": "api.example.com",
             "SERVER_PORT": "443",
-            "REMOTE_ADDR": "203.0.113.7",  # only the first address
+            "REMOTE_ADDR": "203.0.113.7",
             "SCRIPT_NAME": "/identity",
         },
     )
+
+
+def _behind(paste_conf, proxies: int) -> TestApp:
+    wrapped = build(
+        http_proxy_to_wsgi,
+        echo_app,
+        paste_conf,
+        enable_proxy_headers_parsing="true",
+        trusted_proxies=str(proxies),
+    )
+    return TestApp(wrapped, extra_environ=BASE)
+
+
+# a client sent "X-Forwarded-For: 6.6.6.6"; then each proxy appended the address it saw
+CHAIN = "6.6.6.6, 203.0.113.7, 10.1.1.1"
+
+
+@pytest.mark.parametrize(
+    ("proxies", "seen"),
+    [
+        (1, "10.1.1.1"),  # the default: what the proxy nearest the service saw
+        (2, "203.0.113.7"),
+        (3, "6.6.6.6"),  # told to trust three hops, it reads what the client sent
+        (4, "10.0.0.1"),  # fewer elements than proxies: the header is ignored
+    ],
+)
+def test_the_element_added_by_the_trusted_proxies_is_read(paste_conf, proxies, seen):
+    _assert_seen(_behind(paste_conf, proxies), {"X-Forwarded-For": CHAIN}, {"REMOTE_ADDR": seen})
+
+
+def test_a_client_cannot_forge_its_address_by_default(app):
+    # nginx's $proxy_add_x_forwarded_for keeps the client's header and appends the address
+    _assert_seen(
+        app, {"X-Forwarded-For": "127.0.0.1, 198.51.100.23"}, {"REMOTE_ADDR": "198.51.100.23"}
+    )
+    _assert_seen(
+        app,
+        {"Forwarded": "for=127.0.0.1;proto=https, for=198.51.100.23;proto=http"},
+        {"REMOTE_ADDR": "198.51.100.23", "wsgi.url_scheme": "http"},
+    )
+
+
+def test_trusted_proxies_out_of_range_is_a_config_error(paste_conf):
+    with pytest.raises(
+        ConfigError, match=r"\[http_proxy_to_wsgi\] trusted_proxies: expected a value >= 1"
+    ):
+        _behind(paste_conf, 0)
 
 
 def test_x_forwarded_host_with_port(app):
@@ -74,9 +121,9 @@ def test_x_forwarded_host_with_port(app):
     )
 
 
-def test_forwarded_header(app):
+def test_forwarded_header(paste_conf):
     _assert_seen(
-        app,
+        _behind(paste_conf, 2),
         {
             "Forwarded": 'for="[2001:db8:cafe::17]:4711";proto=https;host="api.example.com", '
             "for=198.51.100.1;proto=http"
@@ -165,9 +212,11 @@ def test_no_proxy_headers_changes_nothing(app):
     _assert_seen(app, {}, {"REMOTE_ADDR": "10.0.0.1", "SCRIPT_NAME": ""})
 
 
-def test_parse_forwarded_unquotes_and_keeps_first_element():
-    parsed = http_proxy_to_wsgi.parse_forwarded('For="a,b";PROTO=https, for=c')
-    assert parsed == {"for": "a,b", "proto": "https"}
+def test_parse_forwarded_unquotes_and_reads_the_element_asked_for():
+    value = 'For="a,b";PROTO=https, for=c'
+    assert http_proxy_to_wsgi.parse_forwarded(value, 2) == {"for": "a,b", "proto": "https"}
+    assert http_proxy_to_wsgi.parse_forwarded(value) == {"for": "c"}
+    assert http_proxy_to_wsgi.parse_forwarded(value, 3) == {}
 
 
 def test_bad_option_value(paste_conf):
