@@ -613,8 +613,8 @@ def _document_operation() -> dict[str, Any]:
 
 
 class _Prepared(Reply):
-    """A 200 whose JSON body is already encoded (ASCII-escaped: the schemas' patterns hold
-    lone surrogates, which UTF-8 cannot encode)."""
+    """A 200 whose JSON body is already encoded (ASCII-escaped JSON; the schemas' patterns
+    are written with escapes, so the document is also valid I-JSON)."""
 
     __slots__ = ("data",)
 

@@ -104,7 +104,7 @@ def test_a_newline_inside_a_description_is_fine():
 
 def test_forbidden_patterns_become_formats_with_the_same_rule():
     formats = {}
-    compiled_schema = schemas._forbidden_patterns_as_formats(schemas.USER_CREATE, formats)
+    compiled_schema = schemas._patterns_as_formats(schemas.USER_CREATE, formats)
     fields = compiled_schema["properties"]["user"]["properties"]
     assert all("not" not in field for field in fields.values())
     assert {fields[f]["format"] for f in ("name", "email", "description")} == set(formats)

@@ -171,6 +171,28 @@ def test_a_100kb_string_under_the_body_limit_is_a_400(api):
     api.refused(api.send("POST", "/v1/users", body), 400)
 
 
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/v1/users"), ("PATCH", "/v1/users/no-such-user")]
+)
+def test_a_110kb_backtracking_email_is_refused_for_its_length(api, method, path):
+    # "a@" + dots + "@" made the former email pattern backtrack quadratically (~69 s); no
+    # pattern runs on a value over maxLength now (tests/api/test_schema_limits.py)
+    user = {"name": "x", "email": "a@" + "." * 110_000 + "@"}
+    error = api.refused(api.send(method, path, json.dumps({"user": user}).encode()), 400)
+    assert error["detail"] == (
+        "Invalid request body: /user/email: got 110003 characters; expected an email address "
+        "like name@example.com (up to 255 characters) or null."
+    )
+
+
+def test_5000_unknown_fields_get_a_short_400(api):
+    user = {"name": "x", **{f"x{i:04d}": 1 for i in range(5000)}}
+    error = api.refused(api.send("POST", "/v1/users", json.dumps({"user": user}).encode()), 400)
+    allowed = "(allowed: description, email, enabled, name)"
+    shown = "; ".join(f"/user/x{i:04d}: unknown field {allowed}" for i in range(10))
+    assert error["detail"] == f"Invalid request body: {shown}; ... and 4990 more."
+
+
 # -- ids, query, headers, methods --------------------------------------------------------------
 
 

@@ -32,7 +32,6 @@ No event hook is fired for metadata changes.
 from __future__ import annotations
 
 import webob
-from jsonschema import Draft202012Validator
 
 from myservice.api import common, policy, schemas
 from myservice.api.extensions.base import APIExtension, RouteSink
@@ -74,8 +73,8 @@ META_ITEM = {
     "additionalProperties": False,
     "description": '{"meta": {"KEY": "VALUE"}}',
 }
-Draft202012Validator.check_schema(META_ITEM)
-meta_item = Draft202012Validator(META_ITEM)
+schemas.Validator.check_schema(META_ITEM)
+meta_item = schemas.Validator(META_ITEM)
 
 
 def _no_key(user_id: str, key: str) -> APIError:
