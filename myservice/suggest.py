@@ -58,12 +58,10 @@ def closest_path(path: str, templates: Iterable[str]) -> str | None:
     for template in templates:
         parts = template.strip("/").split("/")
         if len(parts) == len(given):
-            parts = [
-                mine if part.startswith("{") else part
-                for part, mine in zip(parts, given, strict=True)
-            ]
-            if any(part in _NOT_SEGMENTS for part in parts):
+            pairs = list(zip(parts, given, strict=True))
+            if any(part.startswith("{") and mine in _NOT_SEGMENTS for part, mine in pairs):
                 continue  # a link to it would resolve elsewhere (RFC 3986 dot segments)
+            parts = [mine if part.startswith("{") else part for part, mine in pairs]
         elif any(part.startswith("{") for part in parts):
             continue
         candidate = "/" + "/".join(parts)
