@@ -56,6 +56,9 @@ ERROR_STATUSES = (400, 401, 403, 404, 405, 406, 409, 411, 413, 415, 500, 503)
 
 #: what an error status tells a client beyond its reason phrase
 _MEANING = {
+    415: " The body is not application/json (UTF-8), or has a Content-Encoding other than "
+    "identity. Comes with Accept-Post / Accept-Patch: application/json (POST / PATCH) or "
+    "Accept-Encoding: identity.",
     503: " The storage backend is unreachable. code myservice.service_unavailable: nothing "
     "was written, retry later; code myservice.outcome_unknown (writes only): the connection "
     "was lost while the change was being committed, so it may or may not have been saved: "

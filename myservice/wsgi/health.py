@@ -25,13 +25,12 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from webob.acceptparse import create_accept_header
-
 from myservice.storage.base import Unavailable
 from myservice.suggest import no_resource
 from myservice.wsgi import context as context_mod
 from myservice.wsgi import faults
 from myservice.wsgi.reply import JSON, dump_json
+from myservice.wsgi.router import JSON_ONLY, accept_qualities
 
 LOG = logging.getLogger(__name__)
 
@@ -41,14 +40,17 @@ _PASTE_KEYS = frozenset({"use", "paste.app_factory"})
 
 
 def wants_json(environ: dict) -> bool:
-    """Whether the client prefers ``application/json`` to ``text/plain``."""
+    """Whether the client prefers ``application/json`` to ``text/plain``: it gives JSON a
+    higher quality value than text (a tie, no header or one stating no preference: text).
+    Parameters other than ``q`` are ignored, as for the API (see
+    :func:`myservice.wsgi.router.accept_qualities`)."""
     accept = environ.get("HTTP_ACCEPT", "")
     if not accept or accept == "*/*":
         return False
-    if accept == JSON:
+    if accept in JSON_ONLY:
         return True
-    offers = create_accept_header(accept).acceptable_offers(["text/plain", JSON])
-    return bool(offers) and offers[0][0] == JSON
+    qualities = accept_qualities(accept, JSON, "text/plain")
+    return qualities is not None and qualities[0] > qualities[1]
 
 
 class HealthCheck:

@@ -101,8 +101,18 @@ Controller = Callable[..., Reply]
 ErrorMap = Mapping[type[BaseException], Callable[[BaseException, dict], faults.APIError]]
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Accept values naming ``application/json`` alone, as clients commonly send them
+JSON_ONLY = frozenset(
+    {
+        JSON,
+        f"{JSON}; charset=utf-8",
+        f"{JSON};charset=utf-8",
+        f"{JSON}; charset=UTF-8",
+        f"{JSON};charset=UTF-8",
+    }
+)
 #: Accept values that certainly admit JSON, checked without parsing
-_ACCEPT_FAST = frozenset({"", "*/*", JSON, "application/*"})
+_ACCEPT_FAST = JSON_ONLY | {"", "*/*", "application/*"}
 
 
 class Route(NamedTuple):
@@ -132,12 +142,53 @@ ROUTES: tuple[Route, ...] = (
 PUBLIC = policy.Rule("public", frozenset())
 
 
+def accept_qualities(accept: str, *media_types: str) -> tuple[float, ...] | None:
+    """The quality value (``0.0`` to ``1.0``) the ``Accept`` header value ``accept`` gives each
+    of ``media_types`` (lower-case ``type/subtype``, without parameters), in order.
+
+    A media type takes the ``q`` of the most specific range naming it (``type/subtype``, then
+    ``type/*``, then ``*/*``; the first of equally specific ones, as WebOb decides), ``0.0``
+    when none does.  Media-type parameters other than ``q`` are ignored: this service sends
+    only UTF-8, and on ``application/json`` a ``charset`` has no effect (RFC 8259 section 11),
+    so ``application/json; charset=utf-8`` names JSON.  ``None`` when the header states no
+    preference, to be read as an absent header (RFC 9110 section 12.5.1: anything goes):
+    empty, made of empty list elements only (``,,``; RFC 9110 section 5.6.1 says to ignore
+    them), or not valid (as WebOb reads an invalid header)."""
+    ranges = getattr(create_accept_header(accept), "parsed", None)
+    if not ranges:
+        return None
+    bare = [(media_range.partition(";")[0].strip().lower(), q) for media_range, q, _, _ in ranges]
+    return tuple(_quality(bare, media_type) for media_type in media_types)
+
+
+def _quality(ranges: list[tuple[str, float]], media_type: str) -> float:
+    """The ``q`` of the most specific of ``ranges`` (``(type/subtype, q)``) matching
+    ``media_type``, ``0.0`` when none matches."""
+    any_subtype = media_type.partition("/")[0] + "/*"
+    best, rank = 0.0, 0
+    for media_range, q in ranges:
+        if media_range == media_type:
+            specificity = 3
+        elif media_range == any_subtype:
+            specificity = 2
+        elif media_range == "*/*":
+            specificity = 1
+        else:
+            continue
+        if specificity > rank:
+            best, rank = q, specificity
+    return best
+
+
 def accepts_json(environ: dict) -> bool:
-    """Whether the request's ``Accept`` header admits ``application/json`` (no header: yes)."""
+    """Whether the request's ``Accept`` header admits ``application/json``: no header (or one
+    stating no preference) does; parameters other than ``q`` are ignored, so ``q=0`` excludes
+    JSON and a ``charset`` does not (see :func:`accept_qualities`)."""
     accept = environ.get("HTTP_ACCEPT", "")
     if accept in _ACCEPT_FAST:
         return True
-    return bool(create_accept_header(accept).acceptable_offers([JSON]))
+    qualities = accept_qualities(accept, JSON)
+    return qualities is None or qualities[0] > 0
 
 
 def not_acceptable(environ: dict) -> faults.APIError:

@@ -332,7 +332,7 @@ def test_default_and_maximum_limit(api):
 
 
 @pytest.mark.parametrize(
-    "limit", ["0", "-1", "abc", "1.5", "", "%EF%BC%91", "99999999999999999999"]
+    "limit", ["0", "-1", "abc", "1.5", "", "%EF%BC%91", "000", "%2B3", "1e3", "%20"]
 )
 def test_invalid_limit_is_400_naming_limit(api, limit):
     res = api.get(f"/v1/users?limit={limit}", headers=READER, status=400)
@@ -341,6 +341,25 @@ def test_invalid_limit_is_400_naming_limit(api, limit):
     assert detail.startswith(
         "Query parameter 'limit' must be a positive integer (values above 5 are reduced to 5);"
     )
+
+
+@pytest.mark.parametrize(
+    "limit", ["6", "1000000000000", "99999999999999999999", "9" * 5000, "0" * 5000 + "7"]
+)
+def test_any_limit_above_the_maximum_is_reduced_to_it(api, limit):
+    for i in range(7):
+        create(api, name=f"u{i}")
+    res = api.get(f"/v1/users?limit={limit}", headers=READER, status=200)
+    assert [u["name"] for u in res.json["users"]] == ["u0", "u1", "u2", "u3", "u4"]
+    assert parse_qs(urlsplit(_next(res)).query)["limit"] == ["5"]
+
+
+@pytest.mark.parametrize(("limit", "size"), [("0004", 4), ("05", 5), ("1", 1)])
+def test_leading_zeros_do_not_change_the_limit(api, limit, size):
+    for i in range(7):
+        create(api, name=f"u{i}")
+    res = api.get(f"/v1/users?limit={limit}", headers=READER, status=200)
+    assert len(res.json["users"]) == size
 
 
 def test_unknown_marker_is_400(api):
