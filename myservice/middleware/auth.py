@@ -113,6 +113,10 @@ class TokenAuth:
         stamp = store.stamp()
         self._records: Mapping[str, token_store.TokenRecord] = store.load() if stamp else {}
         self._stamp = stamp
+        # the stamp of a file that failed to load (not loaded again until it changes), and
+        # (stamp, error) last logged
+        self._refused: tuple[int, int, int] | None = None
+        self._refused_error: tuple[Any, str] | None = None
         self._next_check = clock() + reload_interval
         # (the records it was filled from, {token: (record, X-Roles value)}); see _verify
         self._verified: tuple[Mapping[str, token_store.TokenRecord], dict[str, Any]] = (
@@ -137,17 +141,33 @@ class TokenAuth:
             self._next_check = now + self.reload_interval
             try:
                 stamp = self.store.stamp()
-                if stamp == self._stamp:
-                    return
+                if stamp == self._stamp or (stamp is not None and stamp == self._refused):
+                    return  # unchanged, or the same broken file as last time: said already
                 records = self.store.load() if stamp else {}
             except token_store.TokenStoreError as exc:
-                LOG.error("Token file not reloaded, keeping the previous tokens: %s", exc)
+                self._refuse(stamp, exc)
                 return
             self._records = records
             self._stamp = stamp
+            self._refused = None
             LOG.info("Reloaded %d token(s) from %s", len(records), self.store.path)
         finally:
             self._lock.release()
+
+    def _refuse(self, stamp: tuple[int, int, int] | None, exc: Exception) -> None:
+        """Keep the previous tokens after a failed reload; log the failure at ERROR once per
+        version of the file (``stamp``), not once per request: a request with an unknown
+        token id asks for a reload, so any client could otherwise write a line at will."""
+        error = str(exc)
+        if (stamp, error) == self._refused_error:
+            return
+        self._refused_error = (stamp, error)
+        self._refused = stamp
+        LOG.error(
+            "Token file not reloaded, keeping the previous tokens until it is mended "
+            "(said once per change of the file): %s",
+            error,
+        )
 
     def _unknown_id(self, token: str) -> bool:
         parts = token_store.split_token(token)

@@ -199,6 +199,32 @@ def test_broken_file_on_reload_keeps_previous_tokens(store, clock, admin, token_
     assert any(str(token_file) in r.getMessage() for r in caplog.records)
 
 
+def test_a_broken_file_is_read_and_logged_once_per_change(
+    store, clock, admin, token_file, caplog, monkeypatch
+):
+    app = make_app(store, clock)
+    token_file.write_text("{not json")
+    loads = []
+    load = store.load
+    monkeypatch.setattr(store, "load", lambda: loads.append(1) or load())
+    unknown = {"X-Auth-Token": "0123456789abcdef.secret"}  # each asks for a reload
+    with caplog.at_level(logging.ERROR):
+        for _ in range(5):
+            assert_401(app.get("/", headers=unknown, status=401))
+        clock.now += auth.RELOAD_INTERVAL
+        app.get("/", headers={"X-Auth-Token": admin})  # the previous tokens still work
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and len(loads) == 1
+        assert "Token file not reloaded, keeping the previous tokens" in errors[0].getMessage()
+        token_file.write_text("{still not json}")  # another version: read and said again
+        app.get("/", headers=unknown, status=401)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 2 and len(loads) == 2
+    token_file.unlink()  # mended (here: removed, i.e. no tokens)
+    new, _ = store.create("u9", "p9", ["admin"])
+    assert app.get("/", headers={"X-Auth-Token": new}).json["HTTP_X_USER_ID"] == "u9"
+
+
 def test_tokens_never_logged_and_request_id_in_log_lines(store, clock, admin, caplog):
     caplog.handler.addFilter(log.RequestIdFilter())
     app = make_app(store, clock)
