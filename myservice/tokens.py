@@ -282,6 +282,19 @@ class TokenStore:
             self._write(records)
         return f"{token_id}.{secret}", record
 
+    def purge(self, now: float) -> list[TokenRecord]:
+        """Remove every record that can no longer authenticate (revoked, or expired at
+        ``now``) and return them, oldest first; the file is rewritten only if one is
+        removed.  Safe beside a running service, which reloads the file."""
+        with self._locked():
+            records = self.load()
+            gone = [record for record in records.values() if not record.is_valid(now)]
+            if gone:
+                for record in gone:
+                    del records[record.token_id]
+                self._write(records)
+        return sorted(gone, key=lambda record: (record.created_at, record.token_id))
+
     def revoke(self, token_id: str) -> TokenRecord:
         """Mark ``token_id`` revoked (idempotent); returns the updated record."""
         with self._locked():

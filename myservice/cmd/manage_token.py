@@ -3,7 +3,9 @@
 ``token create --user-id U --project-id P --role admin [--role reader] [--expires-in SECONDS]``
 prints the new token on stdout, alone (``TOKEN=$(myservice-manage token create ...)``); that
 is the only time it is shown: the token file keeps only a hash of its secret.
-``token list`` shows every token without secrets; ``token revoke TOKEN_ID`` revokes one.
+``token list`` shows every token without secrets; ``token revoke TOKEN_ID`` revokes one;
+``token purge`` removes the revoked and expired ones from the file (they stay, listed, until
+then).
 The token file is ``[auth] token_file`` of the configuration file (``--config-file``).
 """
 
@@ -66,6 +68,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     revoke = commands.add_parser("revoke", help="revoke a token")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="id shown by 'token list'")
     revoke.set_defaults(func=_revoke)
+
+    purge = commands.add_parser(
+        "purge", help="remove revoked and expired tokens from the token file"
+    )
+    purge.set_defaults(func=_purge)
 
 
 def _warn_unknown_roles(roles: Sequence[str]) -> None:
@@ -135,4 +142,14 @@ def _revoke(args: argparse.Namespace) -> int:
         raise CommandError("TOKEN_ID must not be empty (see 'myservice-manage token list')")
     record = _store(args).revoke(token_id)
     print(f"Token {record.token_id} (user {record.user_id}) is revoked.")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    store = _store(args)
+    gone = store.purge(time.time())
+    for record in gone:
+        why = "revoked" if record.revoked else f"expired {_expiry(record)}"
+        print(f"Removed token {record.token_id} (user {record.user_id}; {why}).")
+    print(f"{len(gone)} token(s) removed from {store.path}.", file=sys.stderr)
     return 0

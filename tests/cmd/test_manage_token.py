@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -148,3 +149,25 @@ def test_a_role_no_rule_knows_is_warned_with_the_closest(config, capsys, token_f
 def test_known_roles_get_no_warning(config, capsys):
     _, _, err = create(config, capsys, "--role", "Reader")
     assert "warning" not in err
+
+
+def test_purge_removes_revoked_and_expired_tokens_only(config, capsys, token_file, monkeypatch):
+    ids = {}
+    for name, extra in (("kept", ()), ("revoked", ()), ("expired", ("--expires-in", "60"))):
+        _, out, _ = create(config, capsys, *extra)
+        ids[name] = out.strip().split(".")[0]
+    run(config, capsys, "revoke", ids["revoked"])
+    later = time.time() + 120  # the 60-second token has expired by then
+    monkeypatch.setattr("myservice.cmd.manage_token.time.time", lambda: later)
+    code, out, err = run(config, capsys, "purge")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == f"Removed token {ids['revoked']} (user alice; revoked)."
+    assert lines[1].startswith(f"Removed token {ids['expired']} (user alice; expired ")
+    assert err == f"2 token(s) removed from {token_file}.\n"
+    assert set(json.loads(token_file.read_text())["tokens"]) == {ids["kept"]}
+    mtime = token_file.stat().st_mtime_ns
+    code, out, err = run(config, capsys, "purge")  # nothing left to remove: file untouched
+    assert (code, out, err) == (0, "", f"0 token(s) removed from {token_file}.\n")
+    assert token_file.stat().st_mtime_ns == mtime
