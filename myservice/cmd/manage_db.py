@@ -2,7 +2,9 @@
 
 ``db upgrade [REVISION]`` runs the Alembic migrations of :mod:`myservice.storage.migrations`
 against the database of ``[storage] connection`` (any SQL driver: sqlite, postgresql, mysql);
-``db current`` prints the database's revision and whether it is the head.
+``db current`` prints the database's revision and whether it is the head, and creates
+nothing (a missing sqlite database file is reported).  Downgrades are not supported: a
+``REVISION`` behind the current one, and ``db downgrade``, are refused.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def add_parser(subparsers: Any) -> None:
     upgrade.set_defaults(func=upgrade_command)
     current = commands.add_parser("current", help="print the schema revision of the database")
     current.set_defaults(func=current_command)
+    # not listed (no help): there is no downgrade, but say so instead of suggesting 'upgrade'
+    downgrade = commands.add_parser("downgrade", add_help=False)
+    downgrade.add_argument("rest", nargs=argparse.REMAINDER)
+    downgrade.set_defaults(func=downgrade_command)
 
 
 def _driver(args: argparse.Namespace) -> SQLDriver:
@@ -82,6 +88,13 @@ def current_command(args: argparse.Namespace) -> int:
         return _current(args)
 
 
+def downgrade_command(args: argparse.Namespace) -> int:
+    raise CommandError(
+        "db downgrade: downgrades are not supported; restore a backup of the database taken "
+        "before the upgrade instead (and run the myservice version that matches it)"
+    )
+
+
 def _upgrade(args: argparse.Namespace) -> int:
     driver = _driver(args)
     try:
@@ -89,7 +102,8 @@ def _upgrade(args: argparse.Namespace) -> int:
     except StorageError as exc:
         raise CommandError(str(exc)) from None
     except Exception as exc:  # e.g. an unknown revision from alembic
-        raise CommandError(f"upgrade to {args.revision!r} failed: {exc}") from None
+        reason = str(exc).strip() or type(exc).__name__  # alembic asserts 'head+1'
+        raise CommandError(f"upgrade to {args.revision!r} failed: {reason}") from None
     finally:
         driver.close()
     if before.current == after.current:

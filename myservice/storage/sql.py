@@ -73,6 +73,11 @@ class SQLDriver(StorageDriver):
     #: a database server reached over the network (not SQLite's file): its URL must name a
     #: database, and ``[storage] query_timeout`` bounds its statements
     is_server: bool = True
+    #: a COMMIT that raised certainly did not commit (SQLite's atomic commit on a local
+    #: file); over a network the outcome of a failed COMMIT is unknown
+    commit_error_is_definitive: bool = False
+    #: schema changes roll back with their transaction (not on MySQL/MariaDB)
+    transactional_ddl: bool = True
 
     def __init__(self, conf: Config) -> None:
         super().__init__(conf)
@@ -187,8 +192,11 @@ class SQLDriver(StorageDriver):
                 record.dbapi_connection = proxy.dbapi_connection = None
                 raise sa_exc.DisconnectionError("connection was opened by another process")
 
-    def _ensure_engine(self) -> sa.Engine:
-        """Create the engine once (validating the URL and the client library)."""
+    def _ensure_engine(self, create: bool = True) -> sa.Engine:
+        """Create the engine once (validating the URL and the client library).
+
+        ``create``: false for read-only uses (``db current``), which must not create the
+        database where there is none (see :meth:`_open_database`)."""
         with self._engine_lock:
             if self._engine is None:
                 url = self._parse_url(self._raw_url())
@@ -203,7 +211,12 @@ class SQLDriver(StorageDriver):
                     ) from None
                 self._setup_engine(engine)
                 self._engine = engine
+            self._open_database(self._engine.url, create)
             return self._engine
+
+    def _open_database(self, url: URL, create: bool) -> None:
+        """Make sure the database exists, creating it when ``create`` (the sqlite driver's
+        file; a server's database is the operator's to create)."""
 
     def _require_engine(self) -> sa.Engine:
         if self._engine is None:
@@ -230,7 +243,10 @@ class SQLDriver(StorageDriver):
         """``committing``: the connection failed while a write transaction was committing, so
         whether it was saved is unknown; otherwise nothing was written."""
         message = f"database {self.url_for_display} unavailable: {self._describe(exc)}"
-        if committing:
+        if committing and self.commit_error_is_definitive:
+            message += " (while committing: nothing was saved)"
+            committing = False
+        elif committing:
             message += " (while committing: the change may or may not have been saved)"
         LOG.warning("%s", message)
         return Unavailable(message, nothing_written=not committing)
@@ -308,6 +324,8 @@ class SQLDriver(StorageDriver):
 
     def _schema_message(self, state: migration.SchemaState, newer: bool) -> str:
         where = f"database schema of {self.url_for_display}"
+        if state.is_foreign:
+            return self._foreign_message(state)
         if newer:
             return (
                 f"the {where} is at revision {', '.join(state.current)}, newer than this "
@@ -318,6 +336,31 @@ class SQLDriver(StorageDriver):
             f"myservice-manage --config-file {self._conf_file} db upgrade "
             f"(or set [storage] auto_upgrade = true)"
         )
+
+    def _foreign_message(self, state: migration.SchemaState) -> str:
+        return (
+            f"the database {self.url_for_display} has tables ({state.tables_text()}) but no "
+            f"recorded myservice schema revision: it is not a myservice database, or its first "
+            f"upgrade failed part-way; use an empty database ([storage] connection in "
+            f"{self._conf_file}) or drop those tables, then run: myservice-manage "
+            f"--config-file {self._conf_file} db upgrade"
+        )
+
+    def _downgrade_message(self, state: migration.SchemaState, revision: str) -> str:
+        return (
+            f"the database schema of {self.url_for_display} is at revision "
+            f"{state.describe()}; {revision!r} is behind it and downgrades are not supported: "
+            f"restore a backup of the database taken before the upgrade instead"
+        )
+
+    def _failed_message(self, exc: BaseException) -> str:
+        message = f"upgrading {self.url_for_display} failed: {self._describe(exc)}"
+        if not self.transactional_ddl:
+            message += (
+                f" ({self.name} cannot undo the schema changes made before the error; see "
+                f"myservice-manage --config-file {self._conf_file} db current)"
+            )
+        return message
 
     @contextlib.contextmanager
     def _upgrade_lock(self, conn: sa.Connection) -> Iterator[None]:
@@ -358,13 +401,23 @@ class SQLDriver(StorageDriver):
                     state = migration.schema_state(conn)
                     if state.is_unknown:
                         raise StartupError(self._schema_message(state, newer=True))
+                    if state.is_foreign:  # its CREATE TABLEs would fail (or mix with it)
+                        raise StartupError(self._foreign_message(state))
+                    if migration.is_downgrade(state.current, revision):
+                        raise StartupError(self._downgrade_message(state, revision))
                     if revision != "head" or not state.is_head:
                         LOG.info(
                             "Upgrading the schema of %s from %s",
                             self.url_for_display,
                             state.describe(),
                         )
-                        migration.upgrade(conn, revision)
+                        try:
+                            migration.upgrade(conn, revision)
+                        except sa_exc.DBAPIError as exc:
+                            if exc.connection_invalidated:
+                                raise  # the connection, not the migration: unavailable
+                            # a DDL error (rolled back, except on MySQL/MariaDB)
+                            raise StartupError(self._failed_message(exc)) from None
                 with conn.begin():
                     return migration.schema_state(conn)
 
@@ -374,7 +427,9 @@ class SQLDriver(StorageDriver):
         """Create or upgrade the schema (``myservice-manage db upgrade``).
 
         Returns the states before and after.  Raises :class:`StartupError` for bad
-        configuration and :class:`Unavailable` when the server cannot be reached.
+        configuration, a database that is not myservice's, a ``revision`` behind the
+        current one and a failed migration (``upgrading ... failed``), and
+        :class:`Unavailable` when the server cannot be reached.
         """
         engine = self._ensure_engine()
         try:
@@ -383,13 +438,13 @@ class SQLDriver(StorageDriver):
         except sa_exc.DBAPIError as exc:
             if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
                 raise self._unavailable(exc) from None
-            raise StartupError(
-                f"upgrading {self.url_for_display} failed: {self._describe(exc)}"
-            ) from None
+            raise StartupError(self._failed_message(exc)) from None
 
     def schema_state(self) -> migration.SchemaState:
-        """The database's revision relative to the shipped scripts (``db current``)."""
-        self._ensure_engine()
+        """The database's revision relative to the shipped scripts (``db current``).
+        Read-only: a missing sqlite database is reported (:class:`StartupError`), not
+        created."""
+        self._ensure_engine(create=False)
         return self._run(migration.schema_state)
 
     def close(self) -> None:
@@ -531,6 +586,9 @@ class SQLiteDriver(SQLDriver):
     dbapi_module = "sqlite3"
     drivernames = ("sqlite", "sqlite+pysqlite")
     is_server = False  # its "database" is the file; an empty one is refused elsewhere
+    # a COMMIT that returns an error did not commit (SQLite's atomic commit; the failed
+    # transaction is rolled back), and no network lies between: e.g. a full disk
+    commit_error_is_definitive = True
     default_drivername = "sqlite"
     example_url = "sqlite:////var/lib/myservice/myservice.sqlite"
 
@@ -554,7 +612,18 @@ class SQLiteDriver(SQLDriver):
 
     def _parse_url(self, text: str) -> URL:
         url = super()._parse_url(text)
-        path = self._database_path(url)
+        return url.set(database=str(self._database_path(url)))
+
+    def _open_database(self, url: URL, create: bool) -> None:
+        path = Path(url.database or "")
+        if not create:
+            if not path.exists():
+                raise StartupError(
+                    f"no database at {path}: check [DEFAULT] state_path / [storage] "
+                    f"connection in {self._conf_file}; it is created by `myservice-manage "
+                    f"db upgrade` or the service's first start"
+                )
+            return
         try:
             # the database holds every user's data: a directory and a file this driver
             # creates are the service account's alone (SQLite gives its -wal and -shm files
@@ -573,7 +642,6 @@ class SQLiteDriver(SQLDriver):
                 f"cannot open the sqlite database {path} ({exc.strerror}); check [DEFAULT] "
                 f"state_path / [storage] connection in {self._conf_file}"
             ) from None
-        return url.set(database=str(path))
 
     @property
     def _busy_timeout_ms(self) -> int:
@@ -721,6 +789,7 @@ class MySQLDriver(SQLDriver):
 
     name = "mysql"
     extra = "mysql"
+    transactional_ddl = False  # each CREATE/ALTER TABLE commits by itself
     dbapi_module = "pymysql"
     drivernames = ("mysql+pymysql", "mariadb+pymysql")
     default_drivername = "mysql+pymysql"

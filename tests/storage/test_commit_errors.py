@@ -1,0 +1,71 @@
+"""A COMMIT that fails: definitive on SQLite (nothing saved), unknown over a network."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import pytest
+
+from myservice.storage.base import Unavailable
+from myservice.storage.sql import SQLiteDriver
+
+from .servers import sql_servers
+
+
+def _user(name: str) -> dict:
+    return {"name": name, "email": None, "enabled": True, "description": None}
+
+
+def _failing_commit(monkeypatch, driver, error: BaseException) -> None:
+    """Every COMMIT of ``driver`` raises ``error`` from the DBAPI connection (SQLAlchemy
+    wraps it, as it would a real one); the transaction is then rolled back."""
+
+    def do_commit(dbapi_connection):
+        raise error
+
+    monkeypatch.setattr(driver._engine.dialect, "do_commit", do_commit)
+
+
+def test_sqlite_commit_error_wrote_nothing(tmp_path, make_conf, monkeypatch):
+    driver = SQLiteDriver(make_conf(tmp_path, "sqlite"))
+    driver.start()
+    try:
+        kept = driver.create_user(_user("kept"))
+        name = f"full-{uuid.uuid4().hex}"
+        with monkeypatch.context() as patch:
+            _failing_commit(patch, driver, sqlite3.OperationalError("database or disk is full"))
+            with pytest.raises(Unavailable) as info:
+                driver.create_user(_user(name))
+            with pytest.raises(Unavailable) as deleting:
+                driver.delete_user(kept["id"])
+        assert info.value.nothing_written is True
+        assert deleting.value.nothing_written is True
+        assert str(info.value) == (
+            f"database {driver.url_for_display} unavailable: database or disk is full "
+            f"(while committing: nothing was saved)"
+        )
+        assert driver.list_users(10, None, name) == []
+        assert driver.get_user(kept["id"]) == kept
+    finally:
+        driver.close()
+
+
+@pytest.mark.parametrize("server", sql_servers())
+def test_server_commit_error_outcome_stays_unknown(server, request, tmp_path, make_conf):
+    cls, fixture = server
+    url = request.getfixturevalue(fixture)
+    driver = cls(make_conf(tmp_path, cls.name, url, auto_upgrade=True))
+    driver.start()
+    dbapi = __import__(cls.dbapi_module)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            _failing_commit(patch, driver, dbapi.OperationalError("server closed the connection"))
+            with pytest.raises(Unavailable) as info:
+                driver.create_user(_user(f"lost-{uuid.uuid4().hex}"))
+        assert info.value.nothing_written is False
+        assert str(info.value).endswith(
+            "(while committing: the change may or may not have been saved)"
+        )
+    finally:
+        driver.close()
