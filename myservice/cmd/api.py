@@ -23,7 +23,22 @@ Usage::
   exception raised while starting (a bug in a plugin or in myservice):
   ``myservice-api: error: PATH_TO_INI: cannot build the application: TYPE: MESSAGE``; its
   traceback is logged at DEBUG, and printed before that line with ``--debug``.
-  SIGTERM and SIGINT stop the server (exit status 0).
+
+Signals:
+
+* SIGTERM and SIGINT stop the server (exit status 0), also while it starts: waitress stops
+  accepting and waits up to 5 s for the requests being served, then the application is
+  closed and the interpreter exits normally, so the queued access-log lines and hook events
+  are written.  A second SIGTERM kills the process at once (status 143).  The SIGTERM handler
+  is installed before the application is built, so :mod:`myservice.wsgi.shutdown` leaves it
+  alone.
+* SIGHUP (plain mode) is ignored, with one WARNING (:data:`HUP_WARNING`) the first time:
+  ``logrotate``'s ``kill -HUP`` must not stop the service, and there is nothing to reload
+  in place.
+* ``--reload``: the parent restarts the child on SIGHUP, as on a change of a watched file;
+  on SIGTERM or SIGINT it stops the child (SIGTERM, then SIGKILL after 10 s) before it
+  exits with status 0.  The child dies with the parent even if the parent is killed
+  (Linux: ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -32,9 +47,12 @@ import argparse
 import configparser
 import logging
 import logging.config
+import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +76,13 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8790
 #: seconds between two scans of the watched files in --reload mode
 POLL_INTERVAL = 1.0
+#: logged at WARNING on the first SIGHUP of a plain myservice-api
+HUP_WARNING = (
+    "SIGHUP ignored: myservice-api does not reload its configuration; restart it, or use "
+    "--reload in development; a rotated log file needs logging.handlers.WatchedFileHandler"
+)
+#: the environment variable naming the --reload parent's PID, in its child
+PARENT_ENV = "MYSERVICE_API_RELOADER_PID"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +131,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reload:
         child_argv = [a for a in argv if a != "--reload"]
         return Reloader(child_argv, ini).run()
+    hangup = IgnoreHangup()
+    # before the application is built: the urlmap factory then sees SIGTERM handled
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _exit_on_signal),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, hangup),
+    }
+    try:
+        return _run(args, ini)
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        hangup.close()
+
+
+def _run(args: argparse.Namespace, ini: Path) -> int:
+    """Start the server of ``ini`` and serve until SIGTERM or SIGINT; the exit status."""
     stage = "read it"
     try:
         if not ini.is_file():
@@ -137,13 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "" if args.debug else " (run with --debug for the traceback)"
         print(f"{PROG}: error: {ini}: cannot {stage}: {what}{hint}", file=sys.stderr)
         return 2
-    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    except KeyboardInterrupt:  # SIGTERM or SIGINT while starting: what was built is closed
+        LOG.info("Stopped while starting")
+        return 0
     try:
         server()
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         _close(app)
     return 0
 
@@ -164,7 +207,44 @@ def _flush_log_handlers() -> None:
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM: stop as on SIGINT (waitress's loop catches KeyboardInterrupt); a second
+    SIGTERM takes the default action (kills at once)."""
+    signal.signal(signum, signal.SIG_DFL)
     raise KeyboardInterrupt
+
+
+class IgnoreHangup:
+    """The SIGHUP handler of a plain ``myservice-api``: ignore the signal; log
+    :data:`HUP_WARNING` at WARNING the first time.
+
+    The handler itself never logs (it runs on the main thread between two bytecodes, maybe
+    while that thread holds the non-reentrant buffer lock of
+    :class:`myservice.log.BatchingStreamHandler`): it hands the message, through a
+    reentrant :class:`queue.SimpleQueue`, to a daemon thread started here, which logs it and
+    ends.  :meth:`close` ends that thread if no SIGHUP came."""
+
+    def __init__(self) -> None:
+        self._messages: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._warned = False
+        self._thread = threading.Thread(
+            target=self._log_once, name="myservice-api-sighup", daemon=True
+        )
+        self._thread.start()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self._warned:
+            self._warned = True
+            self._messages.put(HUP_WARNING)
+
+    def _log_once(self) -> None:
+        message = self._messages.get()
+        if message is not None:
+            LOG.warning(message)
+
+    def close(self) -> None:
+        """End the logging thread (after the warning, if one is queued)."""
+        self._messages.put(None)
+        self._thread.join()
 
 
 def _close(app: Any) -> None:
@@ -347,14 +427,19 @@ def make_server(
 
 class Reloader:
     """Run ``myservice-api CHILD_ARGV`` in a child process; restart it when a watched file
-    changes.  Watched: every ``.py`` file of the ``myservice`` package, ``ini``, and the
-    ``[DEFAULT] config_file`` it names."""
+    changes or on SIGHUP.  Watched: every ``.py`` file of the ``myservice`` package, ``ini``,
+    and the ``[DEFAULT] config_file`` it names.
+
+    SIGTERM and SIGINT end :meth:`run` (status 0) after the child is stopped; the child is
+    never left behind (it also gets SIGTERM if this process is killed, see
+    :func:`_die_with_parent`).  The handlers only set flags, read after each poll interval."""
 
     def __init__(self, child_argv: Sequence[str], ini: Path, interval: float = POLL_INTERVAL):
         self.child_argv = list(child_argv)
         self.ini = ini
         self.interval = interval
         self._stop = False
+        self._hangup = False
 
     def watched(self) -> Iterator[Path]:
         import myservice
@@ -376,22 +461,44 @@ class Reloader:
 
     def _spawn(self) -> subprocess.Popen:
         command = [sys.executable, "-m", "myservice.cmd.api", *self.child_argv]
-        return subprocess.Popen(command)
+        return subprocess.Popen(command, env={**os.environ, PARENT_ENV: str(os.getpid())})
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop = True
 
+    def _on_hangup(self, signum: int, frame: Any) -> None:
+        self._hangup = True
+
+    def _restart_reason(self, stamps: dict[Path, int], current: dict[Path, int]) -> str | None:
+        """Why the child must be restarted now (a SIGHUP since the last call, files changed
+        between ``stamps`` and ``current``: both are named), or None."""
+        reasons = ["SIGHUP received"] if self._hangup else []
+        self._hangup = False
+        changed = [p for p in current if current[p] != stamps.get(p)]
+        changed += [p for p in stamps if p not in current]
+        if changed:
+            shown = ", ".join(str(p) for p in changed[:5])
+            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            reasons.append(f"{shown}{more} changed")
+        return " and ".join(reasons) or None
+
     def run(self) -> int:
+        """Serve until SIGTERM or SIGINT (status 0), or until the first child exits before
+        any restart (its status).  The child is stopped before this returns, whatever
+        ends it."""
         handlers = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
+        handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         child: subprocess.Popen | None = None
         try:
             stamps = self.snapshot()
             child = self._spawn()
             first = True
-            while not self._stop:
+            while True:
                 time.sleep(self.interval)
+                if self._stop:
+                    return 0
                 if child is not None and child.poll() is not None:
                     if first:  # failed to start (or stopped) before any reload: report it
                         return child.returncode
@@ -402,18 +509,14 @@ class Reloader:
                     )
                     child = None
                 current = self.snapshot()
-                changed = [p for p in current if current[p] != stamps.get(p)]
-                changed += [p for p in stamps if p not in current]
-                if changed:
-                    stamps = current
-                    shown = ", ".join(str(p) for p in changed[:5])
-                    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-                    print(f"{PROG}: {shown}{more} changed; restarting", file=sys.stderr)
+                reason = self._restart_reason(stamps, current)
+                stamps = current
+                if reason is not None:
+                    print(f"{PROG}: {reason}; restarting", file=sys.stderr)
                     if child is not None:
                         _stop_child(child)
                     child = self._spawn()
                     first = False
-            return 0
         finally:
             if child is not None:
                 _stop_child(child)
@@ -422,6 +525,8 @@ class Reloader:
 
 
 def _stop_child(child: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM ``child`` and wait for it; SIGKILL it if it is still there after ``grace``
+    seconds."""
     if child.poll() is not None:
         return
     child.terminate()
@@ -444,5 +549,28 @@ def _config_file_of(ini: Path) -> Path | None:
     return Path(value).resolve() if value else None
 
 
+def _die_with_parent() -> None:
+    """In the child of ``--reload`` (``PARENT_ENV`` set; Linux): have the kernel send SIGTERM
+    to this process when the parent dies, however it dies (``PR_SET_PDEATHSIG``), so the
+    child is never left serving alone; exit at once if the parent is already gone.
+    Elsewhere, or when ``prctl`` is not available, does nothing."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        if libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    except (OSError, AttributeError) as exc:
+        LOG.debug("cannot ask to be stopped with the --reload parent: %s", exc)
+        return
+    if str(os.getppid()) != parent:  # the parent died before prctl
+        sys.exit(0)
+
+
 if __name__ == "__main__":  # the child process of --reload
+    _die_with_parent()
     sys.exit(main())

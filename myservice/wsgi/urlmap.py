@@ -38,7 +38,7 @@ from typing import Any
 from myservice import conf
 from myservice.middleware.request_id import new_request_id
 from myservice.suggest import closest_path, no_resource
-from myservice.wsgi import faults, plugin_sections
+from myservice.wsgi import faults, plugin_sections, shutdown
 from myservice.wsgi.loader import explain, for_runner
 
 LOG = logging.getLogger(__name__)
@@ -123,12 +123,14 @@ def urlmap_factory(loader: Any, global_conf: Mapping[str, Any], **local_conf: st
     (:func:`myservice.wsgi.loader.for_runner`).
     """
     try:
-        return _build(loader, global_conf, local_conf)
+        app = _build(loader, global_conf, local_conf)
     except conf.ConfigError as exc:
         clean = for_runner(exc)
         if clean is exc:
             raise
         raise clean from exc
+    shutdown.exit_on_sigterm(app)  # paster serve: SIGTERM stops as cleanly as SIGINT
+    return app
 
 
 def _build(loader: Any, global_conf: Mapping[str, Any], local_conf: Mapping[str, str]) -> URLMap:
