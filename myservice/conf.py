@@ -638,9 +638,11 @@ def ini_syntax_error(path: str | os.PathLike[str], exc: configparser.Error) -> C
     origin = str(path)
     lines = _read_lines(origin)
     if isinstance(exc, configparser.MissingSectionHeaderError):
+        meant = _meant_header(exc.line)
+        hint = f"; did you mean [{meant}]?" if meant else ""
         return ConfigError(
             f"{origin}: line {exc.lineno}: {_shown(exc.line)} comes before the first "
-            "[section] header; expected a [section] line first"
+            f"[section] header; expected a [section] line first{hint}"
         )
     if isinstance(exc, configparser.ParsingError):
         lineno = exc.errors[0][0]
@@ -678,6 +680,49 @@ def ini_syntax_error(path: str | os.PathLike[str], exc: configparser.Error) -> C
             "second time in this section; keep one (an option may appear once per section)"
         )
     return ConfigError(f"{origin}: not a valid INI file: {one_line(exc)}")
+
+
+def ini_misread_header(path: str | os.PathLike[str]) -> ConfigError | None:
+    """For a file configparser read without an error: its first mistyped ``[section``
+    header (or ``prefix:name]``), which configparser read as an option of the section above
+    it (``[server:main``: option ``[server`` = ``main``, the ':' as delimiter), the lines
+    after it as options of that section too; in the words of :func:`ini_syntax_error`;
+    None when there is none.  (Such a line without a ':' or '=' is a ParsingError, and one
+    whose options repeat those of the section above a DuplicateOptionError, both named by
+    :func:`ini_syntax_error`.)"""
+    origin = str(path)
+    lines = _read_lines(origin)
+    for number, line in enumerate(lines, 1):
+        if line[:1].isspace() or _header(line) is not None:
+            continue  # a continuation line (or a blank one), or a header
+        meant = _meant_header(line)
+        if meant is None:
+            continue
+        section = _section_at(lines, number) or configparser.DEFAULTSECT
+        return ConfigError(
+            f"{origin}: line {number}: {_shown(line)} is not a section header; did you mean "
+            f"[{meant}]? (it and the lines after it are read as options of [{section}])"
+        )
+    return None
+
+
+def _meant_header(line: str) -> str | None:
+    """The section name a line that is not a valid header was probably meant to open:
+    ``[name`` (the ']' missing), or ``prefix:name]`` (the '[' missing); else None."""
+    stripped = line.strip()
+    if stripped.startswith(("#", ";")):
+        return None
+    if stripped.startswith("[") and "]" not in stripped[1:]:
+        name = stripped[1:].strip()
+    elif (
+        stripped.endswith("]")
+        and ":" in stripped[1:-1]
+        and not any(c.isspace() or c in "[]=" for c in stripped[:-1])
+    ):
+        name = stripped[:-1]
+    else:
+        return None
+    return name if name else None
 
 
 def _read_lines(path: str) -> list[str]:

@@ -65,6 +65,7 @@ from myservice.conf import (
     INI_SYNTAX_ERRORS,
     ConfigError,
     exception_line,
+    ini_misread_header,
     ini_syntax_error,
     one_line,
 )
@@ -265,6 +266,9 @@ def _read_ini(parser: configparser.RawConfigParser, ini: Path) -> None:
         raise ini_syntax_error(ini, exc) from None
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"{ini}: not a valid INI file: {one_line(exc)}") from None
+    misread = ini_misread_header(ini)  # "[server:main" read as an option, no error
+    if misread is not None:
+        raise misread
 
 
 def configure_logging(ini: Path) -> None:

@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 from myservice.cmd import ArgumentParser
-from myservice.conf import INI_SYNTAX_ERRORS, ini_syntax_error
+from myservice.conf import INI_SYNTAX_ERRORS, ini_misread_header, ini_syntax_error
 from myservice.suggest import closest, did_you_mean
 from myservice.wsgi.loader import APP_PREFIXES, FILTER_PREFIXES, section_of_kind, wrong_kind
 
@@ -454,6 +454,9 @@ def read_paste_ini(path: str) -> PasteIni:
     except configparser.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise UsageError(f"{path}: not a valid ini file: {first_line}") from exc
+    misread = ini_misread_header(path)  # "[server:main" read as an option, no error
+    if misread is not None:
+        raise UsageError(str(misread))
     # configparser merges [DEFAULT] into every section; read the file once more with no
     # default section to learn which keys each section sets itself.
     raw = configparser.RawConfigParser(default_section="\0no default section")

@@ -13,14 +13,16 @@ import importlib
 import inspect
 import logging
 import logging.handlers
+import os
 import re
 import socket
+import stat
 import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from myservice.conf import ConfigError, exception_line, one_line
+from myservice.conf import ConfigError, exception_line, ini_misread_header, one_line
 from myservice.suggest import closest, did_you_mean
 
 # -- logging sections ------------------------------------------------------------------------
@@ -36,6 +38,8 @@ _OPTIONS = {
     "formatter": ("format", "datefmt", "style", "class"),
 }
 _LISTS = {"loggers": "logger", "handlers": "handler", "formatters": "formatter"}
+#: the address to suggest instead of a syslog socket that is not there
+_SYSLOG_UDP = ("localhost", logging.handlers.SYSLOG_UDP_PORT)
 
 
 def _record_fields() -> frozenset[str]:
@@ -248,13 +252,17 @@ class _Checker:
                         f"(it takes: {', '.join(named)})",
                     )
             try:
-                signature.bind(*args, **kwargs)
+                bound = signature.bind(*args, **kwargs)
             except TypeError as exc:
                 self.fail(
                     section,
                     f"args = {self.cp.get(section, 'args', fallback='()')}: {class_name}"
                     f"({', '.join(named)}): {one_line(exc)}",
                 )
+            if issubclass(cls, logging.FileHandler) and "filename" in bound.arguments:
+                self.log_file(section, self.given(section, kwargs, "filename"), bound)
+            if issubclass(cls, logging.handlers.SysLogHandler):
+                self.syslog_address(section, self.given(section, kwargs, "address"), bound)
         self.level(section)
         formatter = self.cp.get(section, "formatter", fallback="")
         if formatter:
@@ -262,6 +270,88 @@ class _Checker:
         target = self.cp.get(section, "target", fallback="")
         if target and issubclass(cls, logging.handlers.MemoryHandler):
             self.listed(section, "target", target, handlers, "handlers")
+
+    def given(self, section: str, kwargs: dict[str, Any], name: str) -> str:
+        """``args = ...`` or ``kwargs = ...``: the option of ``section`` that gives argument
+        ``name`` of the handler class (``kwargs``: its value)."""
+        option = "kwargs" if name in kwargs else "args"
+        return f"{option} = {self.cp.get(section, option, fallback='()')}"
+
+    def log_file(self, section: str, given: str, bound: inspect.BoundArguments) -> None:
+        """The file of a ``logging.FileHandler`` (or a subclass: ``RotatingFileHandler``...)
+        can be opened for appending: its directory exists and is writable, or the file is."""
+        try:
+            path = os.path.abspath(os.fspath(bound.arguments["filename"]))
+        except TypeError:
+            return  # not a path: the handler's own error, reported when it is created
+        if os.path.isdir(path):
+            self.fail(section, f"{given}: the log file {path} is a directory; name a file in it")
+        if os.path.exists(path):
+            if not os.access(path, os.W_OK):
+                self.fail(
+                    section,
+                    f"{given}: the log file {path} is not writable by this user; change its "
+                    "permissions or log elsewhere",
+                )
+            return
+        directory = os.path.dirname(path)
+        if not os.path.exists(directory):
+            self.fail(
+                section,
+                f"{given}: the log file's directory {directory} does not exist; create it or "
+                "log elsewhere",
+            )
+        if not os.path.isdir(directory):
+            self.fail(
+                section,
+                f"{given}: the log file's directory {directory} is not a directory; log elsewhere",
+            )
+        if not os.access(directory, os.W_OK | os.X_OK):
+            self.fail(
+                section,
+                f"{given}: the log file's directory {directory} is not writable by this user "
+                "(the file does not exist yet); change its permissions or log elsewhere",
+            )
+
+    def syslog_address(self, section: str, given: str, bound: inspect.BoundArguments) -> None:
+        """A ``SysLogHandler`` address that is a path names a Unix socket a syslog daemon
+        listens on (the handler does not say so: it prints a traceback for every record).
+        A (host, port) address is not checked: UDP sends to no one without an error."""
+        address = bound.arguments.get("address")
+        if not isinstance(address, str):
+            return
+        fix = f"use {_SYSLOG_UDP!r} or another handler"
+        try:
+            mode = os.stat(address).st_mode
+        except FileNotFoundError:
+            self.fail(
+                section,
+                f"{given}: the syslog socket {address} does not exist (no syslog daemon on "
+                f"this host?); {fix}",
+            )
+        except OSError as exc:
+            self.fail(
+                section, f"{given}: the syslog socket {address}: {exception_line(exc)}; {fix}"
+            )
+        if not stat.S_ISSOCK(mode):
+            self.fail(section, f"{given}: {address} is not a Unix socket; {fix}")
+        socktype = bound.arguments.get("socktype")
+        kinds = [socktype] if socktype else [socket.SOCK_DGRAM, socket.SOCK_STREAM]
+        error: OSError | None = None
+        for kind in kinds:  # as the handler connects
+            sock = socket.socket(socket.AF_UNIX, kind)
+            try:
+                sock.connect(address)
+                return
+            except OSError as exc:
+                error = exc
+            finally:
+                sock.close()
+        self.fail(
+            section,
+            f"{given}: cannot connect to the syslog socket {address}: "
+            f"{exception_line(error or OSError())} (is the syslog daemon running?); {fix}",
+        )
 
     def logger(self, name: str, handlers: list[str]) -> None:
         section = f"logger_{name}"
@@ -320,7 +410,12 @@ def _fields(fmt: str, style: str) -> list[str]:
 def check_logging(cp: configparser.ConfigParser, ini: Path) -> None:
     """Check the logging sections of ``cp`` (read from ``ini``, which has ``[loggers]``) as
     ``logging.config.fileConfig`` will read them; raise :class:`ConfigError` on the first
-    problem."""
+    problem.  First, a mistyped ``[prefix:name`` header configparser read as an option
+    without an error (:func:`myservice.conf.ini_misread_header`): its section would be
+    missing, and its options taken for those of the section above it."""
+    misread = ini_misread_header(ini)
+    if misread is not None:
+        raise misread
     try:
         _Checker(cp, ini).run()
     except configparser.InterpolationMissingOptionError as exc:

@@ -344,3 +344,17 @@ def test_a_broken_section_header_is_named_with_its_line(ini, capsys):
         f"myservice-api: error: {ini}: line {number}: '[filter:cors' is not a section header; "
         "did you mean [filter:cors]? (the lines after it are read as part of "
     ), line
+
+
+def test_a_header_read_as_an_option_is_named_without_logging_sections(ini, capsys):
+    # '[server:main' parses as option '[server' = 'main' of [DEFAULT]: no syntax error; and
+    # with no [loggers] the logging checks (which also look for it) do not run
+    text = ini.read_text(encoding="utf-8")
+    ini.write_text(text[: text.index("[loggers]")], encoding="utf-8")
+    _edit(ini, "[server:main]\n", "[server:main\n")
+    number = ini.read_text(encoding="utf-8").splitlines().index("[server:main") + 1
+    assert _error(ini, capsys) == (
+        f"myservice-api: error: {ini}: line {number}: '[server:main' is not a section header; "
+        "did you mean [server:main]? (it and the lines after it are read as options of "
+        "[DEFAULT])"
+    )

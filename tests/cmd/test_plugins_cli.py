@@ -408,8 +408,26 @@ def test_pipeline_malformed_file(capsys, tmp_path):
             "line 3 [filter:a]: option 'use' is set a second time in this section; keep one "
             "(an option may appear once per section)",
         ),
+        # a broken first header with a ':' is an option line before any section
+        (
+            "[filter:a\nuse = egg:x#a\n",
+            "line 1: '[filter:a' comes before the first [section] header; expected a "
+            "[section] line first; did you mean [filter:a]?",
+        ),
+        # read without an error: '[server' = 'main', an option of [DEFAULT]
+        (
+            "[DEFAULT]\nhttp_port = 8790\n\n[server:main\nuse = egg:waitress#main\n",
+            "line 4: '[server:main' is not a section header; did you mean [server:main]? (it "
+            "and the lines after it are read as options of [DEFAULT])",
+        ),
     ],
-    ids=["broken-header", "not-name-value", "duplicate-option"],
+    ids=[
+        "broken-header",
+        "not-name-value",
+        "duplicate-option",
+        "broken-first-header",
+        "broken-header-read-as-an-option",
+    ],
 )
 def test_pipeline_ini_syntax_error_names_the_line_and_its_section(capsys, tmp_path, text, message):
     path = tmp_path / "bad.ini"
