@@ -339,11 +339,11 @@ def test_a_broken_section_header_is_named_with_its_line(ini, capsys):
     _edit(ini, "[filter:cors]\n", "[filter:cors\n")
     lines = ini.read_text(encoding="utf-8").splitlines()
     number = lines.index("[filter:cors") + 1
-    line = _error(ini, capsys)
-    assert line.startswith(
+    assert _error(ini, capsys) == (
         f"myservice-api: error: {ini}: line {number}: '[filter:cors' is not a section header; "
-        "did you mean [filter:cors]? (the lines after it are read as part of "
-    ), line
+        "did you mean [filter:cors]? (it and the lines after it are read as options of "
+        "[filter:catch_errors])"
+    )
 
 
 def test_a_header_read_as_an_option_is_named_without_logging_sections(ini, capsys):
