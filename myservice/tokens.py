@@ -43,6 +43,11 @@ class TokenStoreError(ConfigError):
     The message names the file and is meant for the operator as is."""
 
 
+class TokenFileUnreadable(TokenStoreError):
+    """The token file could not be read or stat'ed (an ``OSError``: permissions, I/O, too
+    many open files): perhaps passing, unlike a file whose content is not valid."""
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """One stored token (never its secret).  Times are POSIX timestamps (UTC)."""
@@ -166,7 +171,7 @@ class TokenStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise TokenStoreError(f"{self.path}: cannot read token file: {exc}") from None
+            raise TokenFileUnreadable(f"{self.path}: cannot read token file: {exc}") from None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def load(self) -> dict[str, TokenRecord]:
@@ -179,7 +184,7 @@ class TokenStore:
         except FileNotFoundError:
             return {}
         except (OSError, UnicodeDecodeError) as exc:
-            raise TokenStoreError(f"{self.path}: cannot read token file: {exc}") from None
+            raise TokenFileUnreadable(f"{self.path}: cannot read token file: {exc}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -139,6 +139,7 @@ class TokenAuth:
             return  # another thread is at it; use the current records meanwhile
         try:
             self._next_check = now + self.reload_interval
+            stamp = None
             try:
                 stamp = self.store.stamp()
                 if stamp == self._stamp or (stamp is not None and stamp == self._refused):
@@ -156,13 +157,18 @@ class TokenAuth:
 
     def _refuse(self, stamp: tuple[int, int, int] | None, exc: Exception) -> None:
         """Keep the previous tokens after a failed reload; log the failure at ERROR once per
-        version of the file (``stamp``), not once per request: a request with an unknown
-        token id asks for a reload, so any client could otherwise write a line at will."""
+        version of the file (``stamp``) and error, not once per request: a request with an
+        unknown token id asks for a reload, so any client could otherwise write a line at
+        will.  A file whose content is invalid is not read again until it changes; one that
+        could not be read (:class:`~myservice.tokens.TokenFileUnreadable`) is retried."""
         error = str(exc)
+        if not isinstance(exc, token_store.TokenFileUnreadable):
+            # its content is at fault: not read again until it changes.  A read that failed
+            # (permissions, I/O) is tried again at the next reload check.
+            self._refused = stamp
         if (stamp, error) == self._refused_error:
             return
         self._refused_error = (stamp, error)
-        self._refused = stamp
         LOG.error(
             "Token file not reloaded, keeping the previous tokens until it is mended "
             "(said once per change of the file): %s",

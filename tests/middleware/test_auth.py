@@ -368,3 +368,48 @@ def test_the_memo_of_verified_tokens_is_bounded(store, clock, monkeypatch):
     for token in made + made:
         assert app.get("/", headers={"X-Auth-Token": token}).json["HTTP_X_USER_ID"]
     assert len(filtered._verified[1]) <= 2
+
+
+def test_a_token_file_that_cannot_be_statted_keeps_the_tokens_and_is_retried(
+    store, clock, admin, monkeypatch, caplog
+):
+    app = make_app(store, clock)
+    stamp = store.stamp
+
+    def unreadable():
+        raise tokens.TokenFileUnreadable(f"{store.path}: cannot read token file: [Errno 13]")
+
+    monkeypatch.setattr(store, "stamp", unreadable)
+    clock.now += auth.RELOAD_INTERVAL
+    with caplog.at_level(logging.ERROR):
+        assert app.get("/", headers={"X-Auth-Token": admin}).status_int == 200
+        clock.now += auth.RELOAD_INTERVAL
+        app.get("/", headers={"X-Auth-Token": admin})
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "[Errno 13]" in errors[0].getMessage()
+    monkeypatch.setattr(store, "stamp", stamp)  # readable again: the next check reloads
+    new, _ = store.create("u7", "p7", ["admin"])
+    clock.now += auth.RELOAD_INTERVAL
+    assert app.get("/", headers={"X-Auth-Token": new}).json["HTTP_X_USER_ID"] == "u7"
+
+
+def test_a_load_that_failed_to_read_is_tried_again_at_the_next_check(
+    store, clock, admin, monkeypatch
+):
+    app = make_app(store, clock)
+    revoked_id = admin.split(".")[0]
+    store.revoke(revoked_id)
+    load = store.load
+    failures = [1]
+
+    def flaky_load():
+        if failures:
+            failures.pop()
+            raise tokens.TokenFileUnreadable(f"{store.path}: cannot read token file: EMFILE")
+        return load()
+
+    monkeypatch.setattr(store, "load", flaky_load)
+    clock.now += auth.RELOAD_INTERVAL
+    app.get("/", headers={"X-Auth-Token": admin})  # the reload failed: old tokens kept
+    clock.now += auth.RELOAD_INTERVAL
+    assert_401(app.get("/", headers={"X-Auth-Token": admin}, status=401))  # revocation seen
