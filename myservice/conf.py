@@ -280,13 +280,22 @@ OPTIONS: dict[str, tuple[Opt, ...]] = {
             "service. Leave off unless such a proxy is always in front.",
         ),
         Opt(
+            "proxy_headers",
+            "str",
+            "x-forwarded",
+            "The family of headers the proxy in front sets: x-forwarded (X-Forwarded-For, "
+            "-Proto, -Host; nginx, HAProxy) or forwarded (RFC 7239 Forwarded). The other "
+            "family is ignored, since a proxy passes through what it does not set.",
+            choices=("x-forwarded", "forwarded"),
+        ),
+        Opt(
             "trusted_proxies",
             "int",
             1,
-            "How many reverse proxies are in front, each adding one element to Forwarded / "
-            "X-Forwarded-For: the element this many from the right is read (1: the one the "
-            "proxy nearest the service added); elements further left come from the client "
-            "and are ignored, as are headers with fewer elements.",
+            "How many reverse proxies are in front, each adding one element to "
+            "X-Forwarded-For / Forwarded: the element this many from the right is read (1: "
+            "the one the proxy nearest the service added); elements further left come from "
+            "the client and are ignored, as are headers with fewer elements.",
             1,
             16,
         ),

@@ -3,30 +3,37 @@
 Off unless ``[http_proxy_to_wsgi] enable_proxy_headers_parsing`` is true (then the factory
 returns the application itself: no cost at all).  When on:
 
-* Each proxy appends one element to ``Forwarded`` and ``X-Forwarded-For`` (nginx's
-  ``$proxy_add_x_forwarded_for``, HAProxy's ``option forwardfor``), after whatever the client
-  sent.  So of each header the element ``trusted_proxies`` from the right is read (default
-  1: the one the proxy nearest the service added, which a client cannot forge); elements
-  further left are the client's own and are ignored, and a header with fewer elements than
-  ``trusted_proxies`` is ignored as a whole.
-* An RFC 7239 ``Forwarded`` header wins: from that element ``proto`` sets
-  ``wsgi.url_scheme``, ``host`` sets ``HTTP_HOST``, ``SERVER_NAME`` and ``SERVER_PORT``,
-  ``for`` sets ``REMOTE_ADDR``.
-* Without ``Forwarded``: ``X-Forwarded-Proto``, ``X-Forwarded-Host`` and
-  ``X-Forwarded-For`` do the same, each read the same way.
-* ``X-Forwarded-Prefix`` (either way) is prepended to ``SCRIPT_NAME``.
+* ``proxy_headers`` names the one family of headers the proxy in front sets:
+  ``x-forwarded`` (the default: ``X-Forwarded-For``/``-Proto``/``-Host``, nginx and HAProxy)
+  or ``forwarded`` (RFC 7239 ``Forwarded``).  The other family is ignored entirely: a proxy
+  passes through what it does not set, so a client could otherwise choose it.
+* Each proxy appends one element to ``X-Forwarded-For`` (nginx's
+  ``$proxy_add_x_forwarded_for``, HAProxy's ``option forwardfor``) or ``Forwarded``, after
+  whatever the client sent.  So the element ``trusted_proxies`` from the right is read
+  (default 1: the one the proxy nearest the service added, which a client cannot forge);
+  elements further left are the client's own and are ignored, and a header with fewer
+  elements is ignored as a whole.  ``Forwarded`` is parsed strictly (quoted strings with
+  their escapes): a quote left open, with which a client could swallow the element the
+  proxy appends, makes the whole header ignored.
+* ``forwarded``: from that element ``proto`` sets ``wsgi.url_scheme``, ``host`` sets
+  ``HTTP_HOST``, ``SERVER_NAME`` and ``SERVER_PORT``, ``for`` sets ``REMOTE_ADDR``.
+* ``x-forwarded``: ``X-Forwarded-For`` sets ``REMOTE_ADDR`` as above; ``X-Forwarded-Proto``
+  and ``X-Forwarded-Host``, which proxies set (replace) rather than append to, are read as
+  their last element.
+* ``X-Forwarded-Prefix`` (either family) is prepended to ``SCRIPT_NAME``.
 
-Values that are not valid are ignored: a scheme other than http/https, a ``for`` or
-``X-Forwarded-For`` that is not an IP address (``unknown``, obfuscated, a name), a host with
-spaces or a slash, a prefix that is not a plain absolute path (``//host/x``, ``../x``, spaces
-or quotes).  Only enable this when the proxy in front strips
-these headers from clients: otherwise clients can spoof their address and scheme.
+The proxy must set or remove ``X-Forwarded-Proto``, ``-Host`` and ``-Prefix`` (nginx
+passes a client's own through unless told otherwise).  Values that are not valid are
+ignored: a scheme other than http/https, a ``for`` or ``X-Forwarded-For`` that is not an IP
+address (``unknown``, obfuscated, a name), a host with spaces or a slash, a prefix that is
+not a plain absolute path (``//host/x``, ``../x``, spaces or quotes).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -44,40 +51,46 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 def parse_forwarded(value: str, hops: int = 1) -> dict[str, str]:
     """The parameters of the element ``hops`` from the right of an RFC 7239 ``Forwarded``
-    header value (1: the last), lowercase names, unquoted values (``{}`` when there are
-    fewer elements, or nothing usable)."""
-    elements = _split_all(value, ",")
-    if len(elements) < hops:
+    header value (1: the last), lowercase names, unquoted values; ``{}`` when there are
+    fewer elements, nothing usable, or a quoted string left open (see the module)."""
+    elements = _split_quoted(value, ",")
+    if elements is None or len(elements) < hops:
         return {}
+    pairs = _split_quoted(elements[-hops], ";") or []
     params: dict[str, str] = {}
-    for pair in _split_all(elements[-hops], ";"):
+    for pair in pairs:
         name, sep, val = pair.partition("=")
         if not sep:
             continue
         val = val.strip()
         if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
-            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            val = _UNESCAPE.sub(r"\1", val[1:-1])
         params.setdefault(name.strip().lower(), val)
     return params
 
 
-def _split_first(value: str, sep: str) -> str:
-    """``value`` up to the first ``sep`` outside a quoted string."""
-    quoted = False
+#: a quoted-pair of RFC 9110 (backslash and the character it escapes)
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+def _split_quoted(value: str, sep: str) -> list[str] | None:
+    """``value`` split at each ``sep`` outside a quoted string (a backslash escapes the next
+    character inside one); ``None`` when a quoted string is left open."""
+    parts: list[str] = []
+    start, quoted, escaped = 0, False, False
     for i, ch in enumerate(value):
-        if ch == '"':
+        if escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
             quoted = not quoted
         elif ch == sep and not quoted:
-            return value[:i]
-    return value
-
-
-def _split_all(value: str, sep: str) -> list[str]:
-    parts = []
-    while value:
-        part = _split_first(value, sep)
-        parts.append(part)
-        value = value[len(part) + 1 :]
+            parts.append(value[start:i])
+            start = i + 1
+    if quoted:
+        return None
+    parts.append(value[start:])
     return parts
 
 
@@ -129,27 +142,38 @@ def _valid_host(host: str) -> bool:
     return bool(host) and host.isprintable() and " " not in host and "/" not in host
 
 
+#: the values of ``proxy_headers``: which family of headers the proxy in front sets
+FAMILIES = ("x-forwarded", "forwarded")
+
+
 class HTTPProxyToWSGI:
-    """The filter (always on; the factory decides whether to install it)."""
+    """The filter (always on; the factory decides whether to install it).  ``hops``:
+    ``trusted_proxies`` (>= 1); ``family``: ``proxy_headers``, one of :data:`FAMILIES`."""
 
-    __slots__ = ("app", "hops")
+    __slots__ = ("app", "hops", "rfc7239")
 
-    def __init__(self, app: WSGIApp, hops: int = 1) -> None:
+    def __init__(self, app: WSGIApp, hops: int = 1, family: str = "x-forwarded") -> None:
+        if hops < 1:
+            raise ValueError(f"HTTPProxyToWSGI: hops must be >= 1, got {hops!r}")
+        if family not in FAMILIES:
+            raise ValueError(f"HTTPProxyToWSGI: family must be one of {FAMILIES}, got {family!r}")
         self.app = app
-        #: ``trusted_proxies``: which element, from the right, of each header is read
+        #: which element, from the right, of an appended-to header is read
         self.hops = hops
+        #: True: read Forwarded only; False: X-Forwarded-For/-Proto/-Host only
+        self.rfc7239 = family == "forwarded"
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         hops = self.hops
-        forwarded = environ.get("HTTP_FORWARDED")
-        if forwarded:
-            params = parse_forwarded(forwarded, hops)
+        if self.rfc7239:
+            forwarded = environ.get("HTTP_FORWARDED")
+            params = parse_forwarded(forwarded, hops) if forwarded else {}
             proto = params.get("proto")
             host = params.get("host")
             addr = params.get("for")
-        else:
-            proto = nth_from_right(environ.get("HTTP_X_FORWARDED_PROTO"), hops)
-            host = nth_from_right(environ.get("HTTP_X_FORWARDED_HOST"), hops)
+        else:  # set (replaced) by the proxy: its value is the last one
+            proto = nth_from_right(environ.get("HTTP_X_FORWARDED_PROTO"), 1)
+            host = nth_from_right(environ.get("HTTP_X_FORWARDED_HOST"), 1)
             addr = nth_from_right(environ.get("HTTP_X_FORWARDED_FOR"), hops)
         if addr:
             addr = node_address(addr)
@@ -185,15 +209,17 @@ class HTTPProxyToWSGI:
 
 
 def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WSGIApp], Any]:
-    """Paste filter factory; options ``enable_proxy_headers_parsing`` (bool, default off)
-    and ``trusted_proxies`` (int, default 1)."""
+    """Paste filter factory; options ``enable_proxy_headers_parsing`` (bool, default off),
+    ``proxy_headers`` (``x-forwarded`` or ``forwarded``) and ``trusted_proxies`` (int,
+    default 1)."""
     options = section_config(global_conf, local_conf, SECTION)
     enabled, hops = options.enable_proxy_headers_parsing, options.trusted_proxies
+    family = options.proxy_headers
 
     def _filter(app: WSGIApp) -> WSGIApp:
         if not enabled:
             LOG.debug("http_proxy_to_wsgi: proxy headers parsing is off; filter not installed")
             return app
-        return HTTPProxyToWSGI(app, hops)
+        return HTTPProxyToWSGI(app, hops, family)
 
     return _filter

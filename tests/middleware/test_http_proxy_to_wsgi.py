@@ -62,15 +62,22 @@ def test_x_forwarded_headers(app):
     )
 
 
-def _behind(paste_conf, proxies: int) -> TestApp:
+def _behind(paste_conf, proxies: int, family: str = "x-forwarded") -> TestApp:
     wrapped = build(
         http_proxy_to_wsgi,
         echo_app,
         paste_conf,
         enable_proxy_headers_parsing="true",
         trusted_proxies=str(proxies),
+        proxy_headers=family,
     )
     return TestApp(wrapped, extra_environ=BASE)
+
+
+@pytest.fixture
+def rfc7239(paste_conf):
+    """The filter told that the proxy sets ``Forwarded``."""
+    return _behind(paste_conf, 1, "forwarded")
 
 
 # a client sent "X-Forwarded-For: 6.6.6.6"; then each proxy appended the address it saw
@@ -90,16 +97,85 @@ def test_the_element_added_by_the_trusted_proxies_is_read(paste_conf, proxies, s
     _assert_seen(_behind(paste_conf, proxies), {"X-Forwarded-For": CHAIN}, {"REMOTE_ADDR": seen})
 
 
-def test_a_client_cannot_forge_its_address_by_default(app):
+def test_a_client_cannot_forge_its_address_by_default(app, rfc7239):
     # nginx's $proxy_add_x_forwarded_for keeps the client's header and appends the address
     _assert_seen(
         app, {"X-Forwarded-For": "127.0.0.1, 198.51.100.23"}, {"REMOTE_ADDR": "198.51.100.23"}
     )
     _assert_seen(
-        app,
+        rfc7239,
         {"Forwarded": "for=127.0.0.1;proto=https, for=198.51.100.23;proto=http"},
         {"REMOTE_ADDR": "198.51.100.23", "wsgi.url_scheme": "http"},
     )
+
+
+def test_the_family_the_proxy_does_not_set_is_ignored(app, rfc7239):
+    # a client's own Forwarded, passed through by a proxy that sets X-Forwarded-*
+    _assert_seen(
+        app,
+        {
+            "Forwarded": "for=6.6.6.6;host=evil.example;proto=https",
+            "X-Forwarded-For": "198.51.100.23",
+        },
+        {"REMOTE_ADDR": "198.51.100.23", "HTTP_HOST": "10.0.0.5:8790", "wsgi.url_scheme": "http"},
+    )
+    # and the other way round
+    _assert_seen(
+        rfc7239,
+        {
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Forwarded-Host": "evil.example",
+            "Forwarded": "for=5.5.5.5",
+        },
+        {"REMOTE_ADDR": "5.5.5.5", "HTTP_HOST": "10.0.0.5:8790"},
+    )
+
+
+def test_a_quote_left_open_cannot_swallow_the_proxys_element(rfc7239):
+    # the client sent 'for=6.6.6.6;host="x', the proxy appended ', for=5.5.5.5'
+    _assert_seen(
+        rfc7239,
+        {"Forwarded": 'for=6.6.6.6;host="x, for=5.5.5.5'},
+        {"REMOTE_ADDR": "10.0.0.1", "HTTP_HOST": "10.0.0.5:8790"},  # the header is ignored
+    )
+
+
+def test_quoted_strings_keep_their_escapes(rfc7239):
+    value = 'for="[2001:db8::1]";host="a\\"b.example", for="198.51.100.7"'
+    assert http_proxy_to_wsgi.parse_forwarded(value, 2) == {
+        "for": "[2001:db8::1]",
+        "host": 'a"b.example',
+    }
+    _assert_seen(rfc7239, {"Forwarded": value}, {"REMOTE_ADDR": "198.51.100.7"})
+
+
+def test_x_forwarded_proto_and_host_are_read_as_the_value_the_proxy_set(paste_conf):
+    # two proxies: the client's and the outer proxy's values come first, the nearest
+    # proxy's last; Host and Proto are replaced rather than appended to, so the last counts
+    _assert_seen(
+        _behind(paste_conf, 2),
+        {
+            "X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.1.1.1",
+            "X-Forwarded-Proto": "http, https",
+            "X-Forwarded-Host": "evil.example, api.example.com",
+        },
+        {
+            "REMOTE_ADDR": "203.0.113.7",
+            "wsgi.url_scheme": "https",
+            "HTTP_HOST": "api.example.com",
+        },
+    )
+
+
+def test_a_bad_proxy_headers_value_is_a_config_error(paste_conf):
+    with pytest.raises(ConfigError, match=r"proxy_headers: expected one of x-forwarded, forwarded"):
+        _behind(paste_conf, 1, "x-forwarded-for")
+
+
+@pytest.mark.parametrize(("hops", "family"), [(0, "x-forwarded"), (1, "X-Forwarded")])
+def test_the_class_refuses_what_the_options_refuse(hops, family):
+    with pytest.raises(ValueError, match=r"HTTPProxyToWSGI: (hops|family) must be"):
+        http_proxy_to_wsgi.HTTPProxyToWSGI(echo_app, hops, family)
 
 
 def test_trusted_proxies_out_of_range_is_a_config_error(paste_conf):
@@ -123,7 +199,7 @@ def test_x_forwarded_host_with_port(app):
 
 def test_forwarded_header(paste_conf):
     _assert_seen(
-        _behind(paste_conf, 2),
+        _behind(paste_conf, 2, "forwarded"),
         {
             "Forwarded": 'for="[2001:db8:cafe::17]:4711";proto=https;host="api.example.com", '
             "for=198.51.100.1;proto=http"
@@ -137,22 +213,9 @@ def test_forwarded_header(paste_conf):
     )
 
 
-def test_forwarded_takes_precedence_over_x_forwarded(app):
+def test_prefix_applies_with_forwarded_too(rfc7239):
     _assert_seen(
-        app,
-        {
-            "Forwarded": "for=192.0.2.60:1234;proto=http;host=a.example",
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-Host": "b.example",
-            "X-Forwarded-For": "198.51.100.9",
-        },
-        {"wsgi.url_scheme": "http", "HTTP_HOST": "a.example", "REMOTE_ADDR": "192.0.2.60"},
-    )
-
-
-def test_prefix_applies_with_forwarded_too(app):
-    _assert_seen(
-        app,
+        rfc7239,
         {"Forwarded": "proto=https", "X-Forwarded-Prefix": "api"},
         {"SCRIPT_NAME": "/api", "wsgi.url_scheme": "https"},
     )
@@ -175,9 +238,10 @@ def test_prefix_applies_with_forwarded_too(app):
         {"X-Forwarded-Prefix": "/a b"},
     ],
 )
-def test_invalid_values_are_ignored(app, headers):
+def test_invalid_values_are_ignored(app, rfc7239, headers):
+    filtered = rfc7239 if "Forwarded" in headers else app  # read by the family it belongs to
     _assert_seen(
-        app,
+        filtered,
         headers,
         {
             "wsgi.url_scheme": "http",
