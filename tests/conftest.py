@@ -20,6 +20,7 @@ Configuration
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,24 @@ from myservice import conf as config
 
 POSTGRESQL_ENV = "MYSERVICE_TEST_POSTGRESQL_URL"
 MYSQL_ENV = "MYSERVICE_TEST_MYSQL_URL"
+
+
+def _terminate_as_by_default(signum: int, frame: Any) -> None:
+    """SIGTERM's default action (the process dies by it), as a Python handler."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+@pytest.fixture(autouse=True)
+def _sigterm_kills_pytest() -> Iterator[None]:
+    """Building the application in the main thread installs a clean-stop SIGTERM handler
+    when SIGTERM is at SIG_DFL (myservice.wsgi.shutdown, for ``paster serve``).  In the test
+    process SIGTERM (a CI timeout) must go on killing pytest, so each test starts with a
+    handler that does just that (the factory then leaves SIGTERM alone), and whatever a test
+    installed is replaced afterwards.  Tests of the shutdown module set SIG_DFL themselves."""
+    signal.signal(signal.SIGTERM, _terminate_as_by_default)
+    yield
+    signal.signal(signal.SIGTERM, _terminate_as_by_default)
 
 
 def in_ci() -> bool:
