@@ -17,7 +17,12 @@ went away.
 
 How: psycopg runs each exchange as a generator that ``Connection.wait`` drives, resuming it
 when the socket is ready and every ``interval`` (0.1 s) while it is silent; the generator is
-wrapped so that each resumption looks at the clock.  The deadline is therefore seen within
+wrapped so that each resumption looks at the clock.  ``Connection.wait`` and that resumption
+on a silent socket are psycopg's internals, not its documented API: psycopg 3.2 and later
+resume the generator so (3.1 only resumed it when the socket was ready, so the deadline
+would never be seen), hence ``psycopg>=3.2,<4`` in ``setup.cfg``, and
+``tests/storage/test_answer_deadline.py`` checks the deadline on every test run, against a
+fake server that never answers (no PostgreSQL needed).  The deadline is therefore seen within
 about 0.1 s, and costs one generator frame per resumption, nothing when no deadline is set.
 Connecting is not an exchange of this kind (``connect_timeout`` bounds it).
 """
