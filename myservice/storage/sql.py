@@ -50,6 +50,9 @@ _WRITE = "myservice_write"  # execution option: this transaction writes
 #: seconds a postgresql connection waits for an answer beyond [storage] query_timeout (at
 #: most the timeout itself) before it is closed: see answer_deadline
 _ANSWER_GRACE = 5.0
+#: primary SQLite result codes of a COMMIT refused before anything was written:
+#: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_FULL
+_SQLITE_REFUSED_BEFORE_WRITING = frozenset({5, 6, 7, 8, 13})
 _ATTEMPTS = 3  # tries of a transaction that failed with a deadlock / serialization error
 _PUBLIC_COLUMNS = [users.c[name] for name in common.PUBLIC_FIELDS]
 
@@ -73,9 +76,6 @@ class SQLDriver(StorageDriver):
     #: a database server reached over the network (not SQLite's file): its URL must name a
     #: database, and ``[storage] query_timeout`` bounds its statements
     is_server: bool = True
-    #: a COMMIT that raised certainly did not commit (SQLite's atomic commit on a local
-    #: file); over a network the outcome of a failed COMMIT is unknown
-    commit_error_is_definitive: bool = False
     #: schema changes roll back with their transaction (not on MySQL/MariaDB)
     transactional_ddl: bool = True
 
@@ -243,13 +243,18 @@ class SQLDriver(StorageDriver):
         """``committing``: the connection failed while a write transaction was committing, so
         whether it was saved is unknown; otherwise nothing was written."""
         message = f"database {self.url_for_display} unavailable: {self._describe(exc)}"
-        if committing and self.commit_error_is_definitive:
+        if committing and self._commit_failure_saved_nothing(exc):
             message += " (while committing: nothing was saved)"
             committing = False
         elif committing:
             message += " (while committing: the change may or may not have been saved)"
         LOG.warning("%s", message)
         return Unavailable(message, nothing_written=not committing)
+
+    def _commit_failure_saved_nothing(self, exc: BaseException) -> bool:
+        """Whether a COMMIT that failed with ``exc`` certainly saved nothing; over a network
+        the outcome of a failed COMMIT is unknown (subclasses may know better)."""
+        return False
 
     def _write_guard(self) -> contextlib.AbstractContextManager[Any]:
         """Held around write transactions (the sqlite driver serialises its writers)."""
@@ -586,15 +591,20 @@ class SQLiteDriver(SQLDriver):
     dbapi_module = "sqlite3"
     drivernames = ("sqlite", "sqlite+pysqlite")
     is_server = False  # its "database" is the file; an empty one is refused elsewhere
-    # a COMMIT that returns an error did not commit (SQLite's atomic commit; the failed
-    # transaction is rolled back), and no network lies between: e.g. a full disk
-    commit_error_is_definitive = True
     default_drivername = "sqlite"
     example_url = "sqlite:////var/lib/myservice/myservice.sqlite"
 
     def __init__(self, conf: Config) -> None:
         super().__init__(conf)
         self._writers = threading.Lock()
+
+    def _commit_failure_saved_nothing(self, exc: BaseException) -> bool:
+        """A COMMIT that SQLite refused before writing (a full disk, a busy, locked or
+        read-only database) saved nothing: its transaction is rolled back, and no network
+        lies between.  An I/O error (``SQLITE_IOERR``: an fsync that failed after the WAL
+        frames were written, say) may still be replayed by recovery: unknown."""
+        code = getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in _SQLITE_REFUSED_BEFORE_WRITING
 
     def _raw_url(self) -> str:
         text = self.conf.storage.connection

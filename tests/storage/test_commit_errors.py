@@ -27,6 +27,13 @@ def _failing_commit(monkeypatch, driver, error: BaseException) -> None:
     monkeypatch.setattr(driver._engine.dialect, "do_commit", do_commit)
 
 
+def _sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+    """An error as the sqlite3 module raises it: with its SQLite result code."""
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
+
+
 def test_sqlite_commit_error_wrote_nothing(tmp_path, make_conf, monkeypatch):
     driver = SQLiteDriver(make_conf(tmp_path, "sqlite"))
     driver.start()
@@ -34,7 +41,8 @@ def test_sqlite_commit_error_wrote_nothing(tmp_path, make_conf, monkeypatch):
         kept = driver.create_user(_user("kept"))
         name = f"full-{uuid.uuid4().hex}"
         with monkeypatch.context() as patch:
-            _failing_commit(patch, driver, sqlite3.OperationalError("database or disk is full"))
+            full = _sqlite_error("database or disk is full", sqlite3.SQLITE_FULL)
+            _failing_commit(patch, driver, full)
             with pytest.raises(Unavailable) as info:
                 driver.create_user(_user(name))
             with pytest.raises(Unavailable) as deleting:
@@ -47,6 +55,31 @@ def test_sqlite_commit_error_wrote_nothing(tmp_path, make_conf, monkeypatch):
         )
         assert driver.list_users(10, None, name) == []
         assert driver.get_user(kept["id"]) == kept
+    finally:
+        driver.close()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _sqlite_error("disk I/O error", sqlite3.SQLITE_IOERR),
+        _sqlite_error("disk I/O error", 10 | (4 << 8)),  # SQLITE_IOERR_FSYNC
+        sqlite3.OperationalError("no result code"),
+    ],
+)
+def test_a_sqlite_commit_io_error_has_an_unknown_outcome(tmp_path, make_conf, error):
+    # recovery may replay a transaction whose WAL frames were written before the error
+    driver = SQLiteDriver(make_conf(tmp_path, "sqlite"))
+    driver.start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            _failing_commit(patch, driver, error)
+            with pytest.raises(Unavailable) as info:
+                driver.create_user(_user(f"io-{uuid.uuid4().hex}"))
+        assert info.value.nothing_written is False
+        assert str(info.value).endswith(
+            "(while committing: the change may or may not have been saved)"
+        )
     finally:
         driver.close()
 
