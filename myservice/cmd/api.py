@@ -32,9 +32,11 @@ Signals:
   are written.  A second SIGTERM kills the process at once (status 143).  The SIGTERM handler
   is installed before the application is built, so :mod:`myservice.wsgi.shutdown` leaves it
   alone.
-* SIGHUP (plain mode) is ignored, with one WARNING (:data:`HUP_WARNING`) the first time:
-  ``logrotate``'s ``kill -HUP`` must not stop the service, and there is nothing to reload
-  in place.
+* SIGHUP (plain mode) without a terminal on stdin (systemd, nohup, a container) is
+  ignored, with one WARNING (:data:`HUP_WARNING`) the first time: ``logrotate``'s ``kill
+  -HUP`` must not stop the service, and there is nothing to reload in place.  With a
+  terminal on stdin (started by hand in a shell), SIGHUP is the terminal going away: it
+  stops the server as SIGTERM does.
 * ``--reload``: the parent restarts the child on SIGHUP, as on a change of a watched file;
   on SIGTERM or SIGINT it stops the child (SIGTERM, then SIGKILL after 10 s) before it
   exits with status 0.  The child dies with the parent even if the parent is killed
@@ -132,11 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reload:
         child_argv = [a for a in argv if a != "--reload"]
         return Reloader(child_argv, ini).run()
-    hangup = IgnoreHangup()
+    hangup = None if _on_a_terminal() else IgnoreHangup()
     # before the application is built: the urlmap factory then sees SIGTERM handled
     previous = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, _exit_on_signal),
-        signal.SIGHUP: signal.signal(signal.SIGHUP, hangup),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, hangup or _exit_on_signal),
     }
     try:
         return _run(args, ini)
@@ -144,7 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for signum, handler in previous.items():
             if handler is not None:
                 signal.signal(signum, handler)
-        hangup.close()
+        if hangup is not None:
+            hangup.close()
+
+
+def _on_a_terminal() -> bool:
+    """Whether stdin is a terminal: started by hand in a shell, whose closing sends SIGHUP."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):  # closed or detached
+        return False
 
 
 def _run(args: argparse.Namespace, ini: Path) -> int:
@@ -208,8 +219,8 @@ def _flush_log_handlers() -> None:
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
-    """SIGTERM: stop as on SIGINT (waitress's loop catches KeyboardInterrupt); a second
-    SIGTERM takes the default action (kills at once)."""
+    """SIGTERM (or SIGHUP from a closing terminal): stop as on SIGINT (waitress's loop
+    catches KeyboardInterrupt); a second one takes the default action (kills at once)."""
     signal.signal(signum, signal.SIG_DFL)
     raise KeyboardInterrupt
 

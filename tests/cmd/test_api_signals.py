@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,14 @@ from tests.serving.helpers import (
     BIN,
     STARTUP_DEADLINE,
     Server,
+    answers,
+    child_env,
     copy_etc,
     create_token,
     free_port,
     serving,
+    stop,
+    wait_until,
 )
 
 
@@ -188,6 +193,43 @@ def test_plain_sighup_is_ignored_with_one_warning(tmp_path):
     assert output.count(api.HUP_WARNING) == 1, output[-3000:]
     assert f" WARNING myservice.cmd.api [-] {api.HUP_WARNING}\n" in output
     assert {first, second, third} <= _audited(site)
+
+
+@pytest.mark.slow
+def test_sighup_from_a_closing_terminal_stops_cleanly(tmp_path):
+    # started by hand in a shell: stdin is a terminal, whose closing sends SIGHUP
+    site = copy_etc(tmp_path / "etc")
+    token = create_token(site / "myservice.conf", "admin")
+    port = free_port()
+    command = [str(BIN / "myservice-api"), "--port", str(port), "api-paste.ini"]
+    leader, follower = os.openpty()
+    log = site / "server.log"
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                command,
+                cwd=site,
+                stdin=follower,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=child_env(site),
+                start_new_session=True,
+            )
+        server = Server(proc, port, log)
+        try:
+            wait_until(lambda: answers(port), proc, log, "myservice-api on a terminal")
+            created = _post(server, token, "before-hangup")
+            os.kill(proc.pid, signal.SIGHUP)
+            status = proc.wait(STARTUP_DEADLINE)
+        finally:
+            stop(proc)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    output = server.output()
+    assert status == 0, output[-3000:]
+    assert api.HUP_WARNING not in output
+    assert created in _audited(site)  # a clean stop: the queued audit event was written
 
 
 def _reloading(tmp_path: Path):
