@@ -47,6 +47,7 @@ import argparse
 import configparser
 import contextlib
 import dataclasses
+import inspect
 import io
 import json
 import logging
@@ -192,7 +193,7 @@ def _initialise_storage(plugin: Any, conf: Any) -> None:
     """A storage driver whose client library is missing fails (``check_client_library``,
     which the SQL drivers have), as the service would refuse to start with it."""
     check = getattr(plugin, "check_client_library", None)
-    if callable(check):
+    if inspect.ismethod(check):  # a classmethod, as SQLDriver's (not an instance method)
         check()
 
 

@@ -116,13 +116,16 @@ class ServiceContext:
         only inputs of WebOb's computation, which costs ~6 us and gives the same few answers
         on every request).  At most :data:`URL_MEMO_SIZE` are kept (``Host`` is the
         client's): a full memo is emptied."""
-        key = (
-            environ.get("wsgi.url_scheme"),
-            environ.get("HTTP_HOST"),
-            environ.get("SERVER_NAME"),
-            environ.get("SERVER_PORT"),
-            environ.get("SCRIPT_NAME", ""),
-        )
+        if self.conf.api.public_endpoint:  # the client's Host plays no part
+            key: tuple[Any, ...] = (environ.get("SCRIPT_NAME", ""),)
+        else:
+            key = (
+                environ.get("wsgi.url_scheme"),
+                environ.get("HTTP_HOST"),
+                environ.get("SERVER_NAME"),
+                environ.get("SERVER_PORT"),
+                environ.get("SCRIPT_NAME", ""),
+            )
         urls = self._urls
         url = urls.get(key)
         if url is None:

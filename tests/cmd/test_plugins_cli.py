@@ -178,6 +178,20 @@ def test_a_storage_driver_without_its_client_library_is_failed(capsys, monkeypat
     assert all(line.rstrip().endswith(" ok") for line in others), others
 
 
+def test_a_third_party_drivers_own_check_client_library_is_not_called_unbound(capsys, site):
+    # an instance method of that name is the driver's business, not a class-level check
+    mod = site.module(
+        "class OwnDriver:\n"
+        "    def check_client_library(self):\n"
+        "        raise AssertionError('called without an instance')\n"
+    )
+    site.dist("owndriver", "1.0", {"myservice.storage": {"own": f"{mod}:OwnDriver"}})
+    code, out, _ = run(capsys, "list", "myservice.storage")
+    assert code == 0
+    (row,) = [line for line in out.splitlines() if line.strip().startswith("own ")]
+    assert row.rstrip().endswith(" ok"), row
+
+
 def test_list_unknown_namespace_is_a_one_line_error_with_the_closest(capsys, fake_ns):
     code, out, err = run(capsys, "list", "fake.nss")
     assert code == 2

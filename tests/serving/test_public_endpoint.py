@@ -79,3 +79,16 @@ def test_a_bad_value_is_refused_naming_the_file_and_option(tmp_path, value, why)
     assert message.startswith(f"{path}: [api] public_endpoint: expected an http:// or https://")
     assert why in message
     assert message.endswith(f"got {value!r}")
+
+
+def test_with_it_the_client_host_does_not_fill_the_link_memo(public, tmp_path):
+    client, token = public
+    app = client.app
+    for n in range(5):
+        client.post_json(
+            "/v1/users",
+            {"user": {"name": f"memo-{n}"}},
+            headers={"X-Auth-Token": token, "Host": f"h{n}.example"},
+            status=201,
+        )
+    assert list(app.context._urls) == [("/v1",)]  # one entry, whatever the Host
