@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # before the application is built: the urlmap factory then sees SIGTERM handled
     previous = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, _exit_on_signal),
-        signal.SIGHUP: signal.signal(signal.SIGHUP, hangup or _exit_on_signal),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, hangup or _stop_on_hangup),
     }
     try:
         return _run(args, ini)
@@ -219,9 +219,17 @@ def _flush_log_handlers() -> None:
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
-    """SIGTERM (or SIGHUP from a closing terminal): stop as on SIGINT (waitress's loop
-    catches KeyboardInterrupt); a second one takes the default action (kills at once)."""
+    """SIGTERM: stop as on SIGINT (waitress's loop catches KeyboardInterrupt); a second one
+    takes the default action (kills at once)."""
     signal.signal(signum, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
+def _stop_on_hangup(signum: int, frame: Any) -> None:
+    """SIGHUP with a terminal on stdin (it was closed): stop as on SIGINT.  Further SIGHUPs
+    are ignored, not fatal: a closing terminal sends several (the shell resends it to its
+    jobs, then the kernel to the foreground group), which must not cut the clean stop."""
+    signal.signal(signum, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -219,6 +219,10 @@ def test_sighup_from_a_closing_terminal_stops_cleanly(tmp_path):
         try:
             wait_until(lambda: answers(port), proc, log, "myservice-api on a terminal")
             created = _post(server, token, "before-hangup")
+            # a closing terminal sends SIGHUP more than once (the shell to its jobs, then the
+            # kernel to the foreground group), milliseconds apart
+            os.kill(proc.pid, signal.SIGHUP)
+            time.sleep(0.01)
             os.kill(proc.pid, signal.SIGHUP)
             status = proc.wait(STARTUP_DEADLINE)
         finally:
