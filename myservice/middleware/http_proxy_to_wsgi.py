@@ -12,21 +12,24 @@ returns the application itself: no cost at all).  When on:
   whatever the client sent.  So the element ``trusted_proxies`` from the right is read
   (default 1: the one the proxy nearest the service added, which a client cannot forge);
   elements further left are the client's own and are ignored, and a header with fewer
-  elements is ignored as a whole.  ``Forwarded`` is parsed strictly (quoted strings with
-  their escapes): a quote left open, with which a client could swallow the element the
-  proxy appends, makes the whole header ignored.
+  elements is ignored as a whole.  ``Forwarded`` is read from the right, only as far as
+  that element (quoted strings with their escapes; an element longer than
+  :data:`_MAX_ELEMENT` is not read): what the client put further left, an open quote
+  included, is never scanned.
 * ``forwarded``: from that element ``proto`` sets ``wsgi.url_scheme``, ``host`` sets
   ``HTTP_HOST``, ``SERVER_NAME`` and ``SERVER_PORT``, ``for`` sets ``REMOTE_ADDR``.
 * ``x-forwarded``: ``X-Forwarded-For`` sets ``REMOTE_ADDR`` as above; ``X-Forwarded-Proto``
   and ``X-Forwarded-Host``, which proxies set (replace) rather than append to, are read as
-  their last element.
-* ``X-Forwarded-Prefix`` (either family) is prepended to ``SCRIPT_NAME``.
+  their last element; so is ``X-Forwarded-Prefix``, prepended to ``SCRIPT_NAME`` unless
+  ``[api] public_endpoint`` is set (which holds the prefix then).  A header of the other
+  family is warned about once.
 
 The proxy must set or remove ``X-Forwarded-Proto``, ``-Host`` and ``-Prefix`` (nginx
 passes a client's own through unless told otherwise).  Values that are not valid are
 ignored: a scheme other than http/https, a ``for`` or ``X-Forwarded-For`` that is not an IP
-address (``unknown``, obfuscated, a name), a host with spaces or a slash, a prefix that is
-not a plain absolute path (``//host/x``, ``../x``, spaces or quotes).
+address (``unknown``, obfuscated, a name, an IPv6 zone id), a host that is not an RFC 3986
+host with an optional port, a prefix that is not a plain absolute path (``//host/x``,
+``../x``, spaces or quotes).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from myservice.middleware._common import section_config
+from myservice.middleware._common import service_config
 
 LOG = logging.getLogger(__name__)
 
@@ -52,11 +55,13 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 def parse_forwarded(value: str, hops: int = 1) -> dict[str, str]:
     """The parameters of the element ``hops`` from the right of an RFC 7239 ``Forwarded``
     header value (1: the last), lowercase names, unquoted values; ``{}`` when there are
-    fewer elements, nothing usable, or a quoted string left open (see the module)."""
-    elements = _split_quoted(value, ",")
-    if elements is None or len(elements) < hops:
+    fewer elements, nothing usable, or a quoted string left open in that element.  Read from
+    the right and only as far as that element: what the client sent further left, however
+    long or malformed (an open quote), is never scanned."""
+    element = _element_from_right(value, hops)
+    if element is None:
         return {}
-    pairs = _split_quoted(elements[-hops], ";") or []
+    pairs = _split_quoted(element, ";") or []
     params: dict[str, str] = {}
     for pair in pairs:
         name, sep, val = pair.partition("=")
@@ -71,6 +76,37 @@ def parse_forwarded(value: str, hops: int = 1) -> dict[str, str]:
 
 #: a quoted-pair of RFC 9110 (backslash and the character it escapes)
 _UNESCAPE = re.compile(r"\\(.)")
+
+
+#: longest ``Forwarded`` element read (a proxy's is a few dozen characters)
+_MAX_ELEMENT = 1024
+
+
+def _element_from_right(value: str, hops: int) -> str | None:
+    """The comma-separated element ``hops`` from the right of ``value`` (commas inside a
+    quoted string, whose quotes may be escaped by a backslash, do not count), scanning from
+    the right and stopping there; ``None`` when there are fewer elements, a quote of that
+    part is left open, or an element on the way is longer than :data:`_MAX_ELEMENT`."""
+    end, found, quoted = len(value), 0, False
+    for i in range(len(value) - 1, -1, -1):
+        ch = value[i]
+        if ch == "," and not quoted:
+            found += 1
+            if found == hops:
+                return value[i + 1 : end]
+            end = i
+            continue
+        if end - i > _MAX_ELEMENT:  # no proxy writes such an element: not worth scanning
+            return None
+        if ch == '"':
+            start = i
+            while start > 0 and value[start - 1] == "\\" and i - start <= _MAX_ELEMENT:
+                start -= 1  # (a longer run is refused for its length at the next step)
+            if (i - start) % 2 == 0:  # an even run of backslashes before it: not escaped
+                quoted = not quoted
+    if quoted or found != hops - 1:
+        return None
+    return value[:end]
 
 
 def _split_quoted(value: str, sep: str) -> list[str] | None:
@@ -105,6 +141,8 @@ def node_address(value: str) -> str | None:
         value = value[1:end] if end > 0 else ""
     elif value.count(":") == 1:  # IPv4 with a port
         value = value.split(":", 1)[0]
+    if "%" in value:  # an IPv6 zone id: any text, and meaningless off the proxy's host
+        return None
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -134,12 +172,17 @@ def nth_from_right(value: str | None, hops: int) -> str | None:
     stripped; ``None`` when the header is absent or has fewer elements."""
     if not value:
         return None
-    elements = value.split(",")
+    elements = value.rsplit(",", hops)  # only as far as needed, from the right
     return elements[-hops].strip() if len(elements) >= hops else None
 
 
+#: an RFC 3986 host (a name of unreserved characters or pct-encodings, or an IP literal in
+#: brackets) and an optional port of ASCII digits
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::[0-9]{1,5})?", re.ASCII)
+
+
 def _valid_host(host: str) -> bool:
-    return bool(host) and host.isprintable() and " " not in host and "/" not in host
+    return _HOST.fullmatch(host) is not None
 
 
 #: the values of ``proxy_headers``: which family of headers the proxy in front sets
@@ -150,9 +193,15 @@ class HTTPProxyToWSGI:
     """The filter (always on; the factory decides whether to install it).  ``hops``:
     ``trusted_proxies`` (>= 1); ``family``: ``proxy_headers``, one of :data:`FAMILIES`."""
 
-    __slots__ = ("app", "hops", "rfc7239")
+    __slots__ = ("app", "hops", "rfc7239", "with_prefix", "_warned")
 
-    def __init__(self, app: WSGIApp, hops: int = 1, family: str = "x-forwarded") -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        hops: int = 1,
+        family: str = "x-forwarded",
+        with_prefix: bool = True,
+    ) -> None:
         if hops < 1:
             raise ValueError(f"HTTPProxyToWSGI: hops must be >= 1, got {hops!r}")
         if family not in FAMILIES:
@@ -162,6 +211,9 @@ class HTTPProxyToWSGI:
         self.hops = hops
         #: True: read Forwarded only; False: X-Forwarded-For/-Proto/-Host only
         self.rfc7239 = family == "forwarded"
+        #: whether X-Forwarded-Prefix is read (see :func:`filter_factory`)
+        self.with_prefix = with_prefix
+        self._warned = False
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         hops = self.hops
@@ -171,10 +223,14 @@ class HTTPProxyToWSGI:
             proto = params.get("proto")
             host = params.get("host")
             addr = params.get("for")
+            if not self._warned and "HTTP_X_FORWARDED_FOR" in environ:
+                self._warn_other_family("X-Forwarded-For", "x-forwarded")
         else:  # set (replaced) by the proxy: its value is the last one
             proto = nth_from_right(environ.get("HTTP_X_FORWARDED_PROTO"), 1)
             host = nth_from_right(environ.get("HTTP_X_FORWARDED_HOST"), 1)
             addr = nth_from_right(environ.get("HTTP_X_FORWARDED_FOR"), hops)
+            if not self._warned and "HTTP_FORWARDED" in environ:
+                self._warn_other_family("Forwarded", "forwarded")
         if addr:
             addr = node_address(addr)
         if proto:
@@ -187,12 +243,24 @@ class HTTPProxyToWSGI:
                 self._set_host(environ, host)
         if addr:
             environ["REMOTE_ADDR"] = addr
-        prefix = environ.get("HTTP_X_FORWARDED_PREFIX")
+        prefix = environ.get("HTTP_X_FORWARDED_PREFIX") if self.with_prefix else None
         if prefix:
-            prefix = forwarded_prefix(prefix)
+            prefix = forwarded_prefix(nth_from_right(prefix, 1) or "")
             if prefix is not None:
                 environ["SCRIPT_NAME"] = prefix + environ.get("SCRIPT_NAME", "")
         return self.app(environ, start_response)
+
+    def _warn_other_family(self, header: str, family: str) -> None:
+        """Say once that a header of the family not read came: a proxy that sets it (after
+        an upgrade from a version that read both) needs ``proxy_headers`` changed."""
+        self._warned = True
+        LOG.warning(
+            "http_proxy_to_wsgi: a %s header came and is ignored ([http_proxy_to_wsgi] "
+            "proxy_headers names the other family); if the proxy in front sets it, set "
+            "proxy_headers = %s (said once)",
+            header,
+            family,
+        )
 
     @staticmethod
     def _set_host(environ: dict, host: str) -> None:
@@ -212,14 +280,17 @@ def filter_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callabl
     """Paste filter factory; options ``enable_proxy_headers_parsing`` (bool, default off),
     ``proxy_headers`` (``x-forwarded`` or ``forwarded``) and ``trusted_proxies`` (int,
     default 1)."""
-    options = section_config(global_conf, local_conf, SECTION)
+    service = service_config(global_conf, local_conf, SECTION)
+    options = service.sections[SECTION]
     enabled, hops = options.enable_proxy_headers_parsing, options.trusted_proxies
     family = options.proxy_headers
+    # the prefix is part of a configured public endpoint: a client must not add one
+    with_prefix = family == "x-forwarded" and not service.api.public_endpoint
 
     def _filter(app: WSGIApp) -> WSGIApp:
         if not enabled:
             LOG.debug("http_proxy_to_wsgi: proxy headers parsing is off; filter not installed")
             return app
-        return HTTPProxyToWSGI(app, hops, family)
+        return HTTPProxyToWSGI(app, hops, family, with_prefix)
 
     return _filter

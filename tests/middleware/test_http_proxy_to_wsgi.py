@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from webtest import TestApp
 
@@ -132,12 +134,24 @@ def test_the_family_the_proxy_does_not_set_is_ignored(app, rfc7239):
 
 
 def test_a_quote_left_open_cannot_swallow_the_proxys_element(rfc7239):
-    # the client sent 'for=6.6.6.6;host="x', the proxy appended ', for=5.5.5.5'
-    _assert_seen(
-        rfc7239,
-        {"Forwarded": 'for=6.6.6.6;host="x, for=5.5.5.5'},
-        {"REMOTE_ADDR": "10.0.0.1", "HTTP_HOST": "10.0.0.5:8790"},  # the header is ignored
-    )
+    # the client sent 'for=6.6.6.6;host="x', the proxy appended ', for=5.5.5.5': read from
+    # the right, the proxy's element is whole, and the client's is never looked at
+    for sent in ('for=6.6.6.6;host="x', '"', 'for="6.6.6.6, for=7.7.7.7'):
+        _assert_seen(
+            rfc7239,
+            {"Forwarded": f"{sent}, for=5.5.5.5"},
+            {"REMOTE_ADDR": "5.5.5.5", "HTTP_HOST": "10.0.0.5:8790"},
+        )
+
+
+def test_an_element_longer_than_any_proxy_writes_is_not_read(rfc7239):
+    limit = http_proxy_to_wsgi._MAX_ELEMENT
+    fits = "for=5.5.5.5;x=" + "a" * (limit - len("for=5.5.5.5;x="))
+    assert len(fits) == limit
+    assert http_proxy_to_wsgi.parse_forwarded(f"junk,{fits}")["for"] == "5.5.5.5"
+    assert http_proxy_to_wsgi.parse_forwarded(fits + "a") == {}
+    # nor is one further left that hops would need
+    assert http_proxy_to_wsgi.parse_forwarded("x" * (limit + 1) + ", for=5.5.5.5", 2) == {}
 
 
 def test_quoted_strings_keep_their_escapes(rfc7239):
@@ -213,12 +227,67 @@ def test_forwarded_header(paste_conf):
     )
 
 
-def test_prefix_applies_with_forwarded_too(rfc7239):
+def test_the_prefix_is_read_only_from_a_proxy_setting_x_forwarded_headers(rfc7239, paste_conf):
+    # a proxy setting Forwarded passes a client's X-Forwarded-Prefix through
     _assert_seen(
         rfc7239,
         {"Forwarded": "proto=https", "X-Forwarded-Prefix": "api"},
-        {"SCRIPT_NAME": "/api", "wsgi.url_scheme": "https"},
+        {"SCRIPT_NAME": "", "wsgi.url_scheme": "https"},
     )
+    # of several values (a client's, then the proxy's), the proxy's, the last
+    _assert_seen(
+        _behind(paste_conf, 1),
+        {"X-Forwarded-Prefix": "/evil, /api"},
+        {"SCRIPT_NAME": "/api"},
+    )
+
+
+def test_the_prefix_is_not_read_with_a_public_endpoint(tmp_path):
+    cfg = tmp_path / "myservice.conf"
+    cfg.write_text(
+        "[api]\npublic_endpoint = https://api.example.com/compute\n\n"
+        "[http_proxy_to_wsgi]\nenable_proxy_headers_parsing = true\n"
+    )
+    wrapped = build(http_proxy_to_wsgi, echo_app, {"here": str(tmp_path), "config_file": str(cfg)})
+    _assert_seen(
+        TestApp(wrapped, extra_environ=BASE),
+        {"X-Forwarded-Prefix": "/@evil.example", "X-Forwarded-For": "198.51.100.1"},
+        {"SCRIPT_NAME": "", "REMOTE_ADDR": "198.51.100.1"},
+    )
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["h@evil", ":80", "h:\u00b2", "[::1", "a b", "a/b", "a\\b", "h?x", "h#x", "h:123456"],
+)
+def test_a_host_that_is_not_an_rfc3986_host_and_port_is_ignored(app, host):
+    _assert_seen(app, {"X-Forwarded-Host": host}, {"HTTP_HOST": "10.0.0.5:8790"})
+
+
+@pytest.mark.parametrize("host", ["api.example.com", "api.example.com:8443", "[2001:db8::1]:443"])
+def test_rfc3986_hosts_are_taken(app, host):
+    _assert_seen(app, {"X-Forwarded-Host": host}, {"HTTP_HOST": host})
+
+
+def test_an_ipv6_zone_id_is_not_an_address(app):
+    _assert_seen(app, {"X-Forwarded-For": "fe80::1%eth0 x"}, {"REMOTE_ADDR": "10.0.0.1"})
+    _assert_seen(app, {"X-Forwarded-For": "fe80::1%eth0"}, {"REMOTE_ADDR": "10.0.0.1"})
+
+
+def test_a_header_of_the_family_not_read_is_warned_about_once(app, rfc7239, caplog):
+    with caplog.at_level(logging.WARNING, logger="myservice.middleware.http_proxy_to_wsgi"):
+        for _ in range(3):
+            app.get("/", headers={"Forwarded": "for=5.5.5.5"})
+            rfc7239.get("/", headers={"X-Forwarded-For": "5.5.5.5"})
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "http_proxy_to_wsgi: a Forwarded header came and is ignored ([http_proxy_to_wsgi] "
+        "proxy_headers names the other family); if the proxy in front sets it, set "
+        "proxy_headers = forwarded (said once)",
+        "http_proxy_to_wsgi: a X-Forwarded-For header came and is ignored "
+        "([http_proxy_to_wsgi] proxy_headers names the other family); if the proxy in front "
+        "sets it, set proxy_headers = x-forwarded (said once)",
+    ]
 
 
 @pytest.mark.parametrize(
