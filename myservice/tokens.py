@@ -183,8 +183,10 @@ class TokenStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise TokenFileUnreadable(f"{self.path}: cannot read token file: {exc}") from None
+        except UnicodeDecodeError as exc:  # its content, not a passing failure
+            raise TokenStoreError(f"{self.path}: not UTF-8 text: {exc}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -117,6 +117,8 @@ class TokenAuth:
         # (stamp, error) last logged
         self._refused: tuple[int, int, int] | None = None
         self._refused_error: tuple[Any, str] | None = None
+        # monotonic time before which a file that could not be read is not tried again
+        self._retry_at = 0.0
         self._next_check = clock() + reload_interval
         # (the records it was filled from, {token: (record, X-Roles value)}); see _verify
         self._verified: tuple[Mapping[str, token_store.TokenRecord], dict[str, Any]] = (
@@ -138,33 +140,39 @@ class TokenAuth:
         if not self._lock.acquire(blocking=False):
             return  # another thread is at it; use the current records meanwhile
         try:
+            if now < self._retry_at:
+                return  # the file could not be read a moment ago: not before the interval
             self._next_check = now + self.reload_interval
             stamp = None
             try:
                 stamp = self.store.stamp()
                 if stamp == self._stamp or (stamp is not None and stamp == self._refused):
+                    if stamp == self._stamp:
+                        self._refused_error = None  # readable again: a new failure is said
                     return  # unchanged, or the same broken file as last time: said already
                 records = self.store.load() if stamp else {}
             except token_store.TokenStoreError as exc:
-                self._refuse(stamp, exc)
+                self._refuse(stamp, exc, now)
                 return
             self._records = records
             self._stamp = stamp
             self._refused = None
+            self._refused_error = None
             LOG.info("Reloaded %d token(s) from %s", len(records), self.store.path)
         finally:
             self._lock.release()
 
-    def _refuse(self, stamp: tuple[int, int, int] | None, exc: Exception) -> None:
+    def _refuse(self, stamp: tuple[int, int, int] | None, exc: Exception, now: float) -> None:
         """Keep the previous tokens after a failed reload; log the failure at ERROR once per
         version of the file (``stamp``) and error, not once per request: a request with an
         unknown token id asks for a reload, so any client could otherwise write a line at
         will.  A file whose content is invalid is not read again until it changes; one that
-        could not be read (:class:`~myservice.tokens.TokenFileUnreadable`) is retried."""
+        could not be read (:class:`~myservice.tokens.TokenFileUnreadable`) is retried at the
+        next reload check, not sooner (requests with unknown token ids included)."""
         error = str(exc)
-        if not isinstance(exc, token_store.TokenFileUnreadable):
-            # its content is at fault: not read again until it changes.  A read that failed
-            # (permissions, I/O) is tried again at the next reload check.
+        if isinstance(exc, token_store.TokenFileUnreadable):
+            self._retry_at = now + self.reload_interval
+        else:  # its content is at fault: not read again until it changes
             self._refused = stamp
         if (stamp, error) == self._refused_error:
             return

@@ -413,3 +413,56 @@ def test_a_load_that_failed_to_read_is_tried_again_at_the_next_check(
     app.get("/", headers={"X-Auth-Token": admin})  # the reload failed: old tokens kept
     clock.now += auth.RELOAD_INTERVAL
     assert_401(app.get("/", headers={"X-Auth-Token": admin}, status=401))  # revocation seen
+
+
+def test_a_token_file_that_is_not_utf8_is_read_once_per_change(
+    store, clock, admin, token_file, monkeypatch
+):
+    app = make_app(store, clock)
+    with open(token_file, "ab") as handle:
+        handle.write(b"\xff" * 1000)
+    loads = []
+    load = store.load
+    monkeypatch.setattr(store, "load", lambda: loads.append(1) or load())
+    unknown = {"X-Auth-Token": "0123456789abcdef.secret"}  # each asks for a reload
+    for _ in range(20):
+        assert_401(app.get("/", headers=unknown, status=401))
+    assert len(loads) == 1
+    clock.now += auth.RELOAD_INTERVAL  # its content is at fault: not read again unchanged
+    assert app.get("/", headers={"X-Auth-Token": admin}).status_int == 200  # kept
+    assert len(loads) == 1
+
+
+def test_an_unreadable_file_is_not_retried_before_the_interval(store, clock, admin, monkeypatch):
+    app = make_app(store, clock)
+    store.create("u8", "p8", ["reader"])  # the file changed: the next check reloads it
+    loads = []
+
+    def unreadable():
+        loads.append(1)
+        raise tokens.TokenFileUnreadable(f"{store.path}: cannot read token file: EMFILE")
+
+    monkeypatch.setattr(store, "load", unreadable)
+    unknown = {"X-Auth-Token": "0123456789abcdef.secret"}
+    for _ in range(20):
+        assert_401(app.get("/", headers=unknown, status=401))
+    assert len(loads) == 1
+    clock.now += auth.RELOAD_INTERVAL
+    app.get("/", headers=unknown, status=401)
+    assert len(loads) == 2
+
+
+def test_a_second_failure_after_a_good_read_is_said_again(store, clock, admin, monkeypatch, caplog):
+    app = make_app(store, clock)
+    stamp = store.stamp
+
+    def unreadable():
+        raise tokens.TokenFileUnreadable(f"{store.path}: cannot read token file: [Errno 5]")
+
+    with caplog.at_level(logging.ERROR):
+        for broken in (True, False, True):
+            monkeypatch.setattr(store, "stamp", unreadable if broken else stamp)
+            clock.now += auth.RELOAD_INTERVAL
+            app.get("/", headers={"X-Auth-Token": admin})
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2
