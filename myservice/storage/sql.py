@@ -51,8 +51,9 @@ _WRITE = "myservice_write"  # execution option: this transaction writes
 #: most the timeout itself) before it is closed: see answer_deadline
 _ANSWER_GRACE = 5.0
 #: primary SQLite result codes of a COMMIT refused before anything was written:
-#: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_FULL
-_SQLITE_REFUSED_BEFORE_WRITING = frozenset({5, 6, 7, 8, 13})
+#: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_FULL (not SQLITE_NOMEM: in WAL mode
+#: it may come after the commit frame was written; CPython raises MemoryError for it anyway)
+_SQLITE_REFUSED_BEFORE_WRITING = frozenset({5, 6, 8, 13})
 _ATTEMPTS = 3  # tries of a transaction that failed with a deadlock / serialization error
 _PUBLIC_COLUMNS = [users.c[name] for name in common.PUBLIC_FIELDS]
 

@@ -103,20 +103,26 @@ class ServiceContext:
     storage: StorageDriver
     hooks: Hooks = field(default_factory=NullHooks)
     extensions: Iterable[Any] = ()
-    # (scheme, Host, server name, server port, SCRIPT_NAME) -> application URL
+    # (scheme, Host, server name, server port, SCRIPT_NAME), or (SCRIPT_NAME,) with a
+    # public endpoint -> application URL
     _urls: dict[tuple[Any, ...], str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # [api] public_endpoint, read once (conf is immutable)
+    _endpoint: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._endpoint = self.conf.api.public_endpoint
 
     def application_url(self, environ: Mapping[str, Any]) -> str:
         """The base of the links the application returns: ``[api] public_endpoint`` + the
         quoted ``SCRIPT_NAME`` when that option is set, else
         ``webob.Request(environ).application_url`` (the request's scheme and ``Host``).
-        Remembered per scheme, ``Host``, server name, server port and ``SCRIPT_NAME`` (the
-        only inputs of WebOb's computation, which costs ~6 us and gives the same few answers
-        on every request).  At most :data:`URL_MEMO_SIZE` are kept (``Host`` is the
-        client's): a full memo is emptied."""
-        if self.conf.api.public_endpoint:  # the client's Host plays no part
+        Remembered per ``SCRIPT_NAME`` with a public endpoint, else per scheme, ``Host``,
+        server name, server port and ``SCRIPT_NAME`` (the only inputs of WebOb's computation,
+        which costs ~6 us and gives the same few answers on every request).  At most
+        :data:`URL_MEMO_SIZE` are kept (``Host`` is the client's): a full memo is emptied."""
+        if self._endpoint:  # the client's Host plays no part
             key: tuple[Any, ...] = (environ.get("SCRIPT_NAME", ""),)
         else:
             key = (
@@ -135,7 +141,7 @@ class ServiceContext:
         return url
 
     def _application_url(self, environ: Mapping[str, Any]) -> str:
-        return link_base(environ, self.conf.api.public_endpoint)
+        return link_base(environ, self._endpoint)
 
     def close(self) -> None:
         """Stop the hooks dispatcher (if it can be stopped) and release the storage driver."""

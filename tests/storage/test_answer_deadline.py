@@ -4,6 +4,7 @@ with the connection open (a stuck pooler or proxy, a stopped server process)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -76,7 +77,11 @@ class SilentServer:
 
 
 @pytest.fixture
-def silent():
+def silent(monkeypatch):
+    # the libpq environment of whoever runs the tests must not change the conversation
+    # (PGGSSENCMODE, PGREQUIREAUTH, PGCHANNELBINDING...)
+    for name in [name for name in os.environ if name.startswith("PG")]:
+        monkeypatch.delenv(name)
     server = SilentServer()
     yield server
     server.close()
@@ -89,6 +94,8 @@ def _connect(server: SilentServer) -> DeadlineConnection:
         user="u",
         dbname="d",
         sslmode="disable",
+        gssencmode="disable",
+        target_session_attrs="any",
         connect_timeout=10,
     )
 
