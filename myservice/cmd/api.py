@@ -285,16 +285,18 @@ def _read_ini(parser: configparser.RawConfigParser, ini: Path) -> None:
         raise ini_syntax_error(ini, exc) from None
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"{ini}: not a valid INI file: {one_line(exc)}") from None
-    misread = ini_misread_header(ini)  # "[server:main" read as an option, no error
-    if misread is not None:
-        raise misread
 
 
 def configure_logging(ini: Path) -> None:
     """Apply the logging sections of ``ini`` (if it has ``[loggers]``) like ``paster serve``;
-    otherwise log INFO and up to stderr."""
+    otherwise log INFO and up to stderr.  First, the file is checked once for a mistyped
+    ``[prefix:name`` header configparser reads as an option without an error
+    (:func:`myservice.conf.ini_misread_header`)."""
     parser = configparser.RawConfigParser(strict=False)
     _read_ini(parser, ini)
+    misread = ini_misread_header(ini)
+    if misread is not None:
+        raise misread
     if not parser.has_section("loggers"):
         logging.basicConfig(level=logging.INFO)
         return

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from myservice.conf import ConfigError, exception_line, ini_misread_header, one_line
+from myservice.conf import ConfigError, exception_line, one_line
 from myservice.suggest import closest, did_you_mean
 
 # -- logging sections ------------------------------------------------------------------------
@@ -410,12 +410,8 @@ def _fields(fmt: str, style: str) -> list[str]:
 def check_logging(cp: configparser.ConfigParser, ini: Path) -> None:
     """Check the logging sections of ``cp`` (read from ``ini``, which has ``[loggers]``) as
     ``logging.config.fileConfig`` will read them; raise :class:`ConfigError` on the first
-    problem.  First, a mistyped ``[prefix:name`` header configparser read as an option
-    without an error (:func:`myservice.conf.ini_misread_header`): its section would be
-    missing, and its options taken for those of the section above it."""
-    misread = ini_misread_header(ini)
-    if misread is not None:
-        raise misread
+    problem.  (A mistyped ``[prefix:name`` header is looked for before, by
+    :func:`myservice.cmd.api.configure_logging`.)"""
     try:
         _Checker(cp, ini).run()
     except configparser.InterpolationMissingOptionError as exc:
