@@ -58,12 +58,10 @@ def parse_forwarded(value: str, hops: int = 1) -> dict[str, str]:
     fewer elements, nothing usable, or a quoted string left open in that element.  Read from
     the right and only as far as that element: what the client sent further left, however
     long or malformed (an open quote), is never scanned."""
-    element = _element_from_right(value, hops)
-    if element is None:
-        return {}
-    pairs = _split_quoted(element, ";") or []
+    elements = _split_from_right(value, ",", hops)
+    pairs = _split_from_right(elements[0], ";") if elements else None
     params: dict[str, str] = {}
-    for pair in pairs:
+    for pair in pairs or ():
         name, sep, val = pair.partition("=")
         if not sep:
             continue
@@ -82,18 +80,20 @@ _UNESCAPE = re.compile(r"\\(.)")
 _MAX_ELEMENT = 1024
 
 
-def _element_from_right(value: str, hops: int) -> str | None:
-    """The comma-separated element ``hops`` from the right of ``value`` (commas inside a
-    quoted string, whose quotes may be escaped by a backslash, do not count), scanning from
-    the right and stopping there; ``None`` when there are fewer elements, a quote of that
-    part is left open, or an element on the way is longer than :data:`_MAX_ELEMENT`."""
-    end, found, quoted = len(value), 0, False
+def _split_from_right(value: str, sep: str, count: int | None = None) -> list[str] | None:
+    """The last ``count`` parts of ``value`` (all when ``None``), left to right, split at
+    each ``sep`` outside a quoted string (whose quotes may be escaped by a backslash),
+    scanning from the right and stopping there; ``None`` when there are fewer parts, a quote
+    of the part scanned is left open, or a part on the way is longer than
+    :data:`_MAX_ELEMENT`."""
+    parts: list[str] = []
+    end, quoted = len(value), False
     for i in range(len(value) - 1, -1, -1):
         ch = value[i]
-        if ch == "," and not quoted:
-            found += 1
-            if found == hops:
-                return value[i + 1 : end]
+        if ch == sep and not quoted:
+            parts.append(value[i + 1 : end])
+            if len(parts) == count:
+                return parts[::-1]
             end = i
             continue
         if end - i > _MAX_ELEMENT:  # no proxy writes such an element: not worth scanning
@@ -104,30 +104,10 @@ def _element_from_right(value: str, hops: int) -> str | None:
                 start -= 1  # (a longer run is refused for its length at the next step)
             if (i - start) % 2 == 0:  # an even run of backslashes before it: not escaped
                 quoted = not quoted
-    if quoted or found != hops - 1:
+    parts.append(value[:end])
+    if quoted or (count is not None and len(parts) < count):
         return None
-    return value[:end]
-
-
-def _split_quoted(value: str, sep: str) -> list[str] | None:
-    """``value`` split at each ``sep`` outside a quoted string (a backslash escapes the next
-    character inside one); ``None`` when a quoted string is left open."""
-    parts: list[str] = []
-    start, quoted, escaped = 0, False, False
-    for i, ch in enumerate(value):
-        if escaped:
-            escaped = False
-        elif quoted and ch == "\\":
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            parts.append(value[start:i])
-            start = i + 1
-    if quoted:
-        return None
-    parts.append(value[start:])
-    return parts
+    return parts[::-1]
 
 
 def node_address(value: str) -> str | None:
