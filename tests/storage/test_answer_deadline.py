@@ -14,6 +14,8 @@ import pytest
 
 from myservice.storage.answer_deadline import DeadlineConnection, NoAnswer
 
+from .outcome import outcome_of
+
 
 def _message(kind: bytes, payload: bytes) -> bytes:
     return kind + struct.pack("!i", len(payload) + 4) + payload
@@ -100,28 +102,10 @@ def _connect(server: SilentServer) -> DeadlineConnection:
     )
 
 
-def _outcome(call):
-    """What ``call()`` raised or returned, on a thread; a liveness guard, not a time limit:
-    a call still blocked after 60 s fails the test instead of hanging the run."""
-    box: list = []
-
-    def run():
-        try:
-            box.append(call())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(60)
-    assert box, "the query was still waiting after 60 s"
-    return box[0]
-
-
 def test_a_query_that_gets_no_answer_closes_the_connection(silent):
     conn = _connect(silent)
     conn.answer_timeout = 0.5
-    outcome = _outcome(lambda: conn.execute("SELECT 1"))
+    outcome = outcome_of(lambda: conn.execute("SELECT 1"))
     assert isinstance(outcome, NoAnswer), outcome
     assert isinstance(outcome, psycopg.OperationalError)  # a disconnect, for SQLAlchemy
     assert str(outcome) == (

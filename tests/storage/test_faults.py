@@ -18,6 +18,7 @@ from myservice.storage.base import StartupError, Unavailable
 from myservice.storage.sql import SQLDriver
 
 from .forwarder import Forwarder
+from .outcome import outcome_of
 from .servers import sql_servers
 
 SERVERS = sql_servers()
@@ -60,24 +61,6 @@ def one_second_queries(request, tmp_path, make_conf):
     forwarder.thaw()
     driver.close()
     forwarder.stop()
-
-
-def _outcome(call) -> BaseException | object:
-    """What ``call()`` raised or returned, run on a thread: a hang fails the test after 60 s
-    (a liveness guard, far above any timeout under test) instead of blocking the run."""
-    box: list = []
-
-    def run():
-        try:
-            box.append(call())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            box.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(60)
-    assert box, "the call was still blocked after 60 s"
-    return box[0]
 
 
 def _user(name: str) -> dict:
@@ -181,7 +164,7 @@ def test_a_write_cut_before_its_commit_wrote_nothing(through_forwarder):
 
 
 @pytest.mark.parametrize("through_forwarder", SERVERS, indirect=True)
-def test_a_write_cut_during_its_commit_has_an_unknown_outcome(through_forwarder):
+def test_a_write_cut_during_its_commit_has_an_unknownoutcome(through_forwarder):
     driver, forwarder = through_forwarder
     name = f"faults-{uuid.uuid4().hex}"
 
@@ -202,10 +185,10 @@ def test_a_hung_server_is_unavailable_after_query_timeout(one_second_queries):
     driver, forwarder = one_second_queries
     user = driver.create_user(_user(f"hang-{uuid.uuid4().hex}"))
     forwarder.freeze()  # connections stay open and acknowledged; nothing comes back
-    outcome = _outcome(lambda: driver.get_user(user["id"]))
+    outcome = outcome_of(lambda: driver.get_user(user["id"]))
     assert isinstance(outcome, Unavailable), outcome
     assert outcome.nothing_written
-    outcome = _outcome(driver.check)  # the health check is bounded the same way
+    outcome = outcome_of(driver.check)  # the health check is bounded the same way
     assert isinstance(outcome, Unavailable), outcome
     forwarder.thaw()
     driver.check()
@@ -219,7 +202,7 @@ def test_a_silent_postgresql_peer_is_named_and_its_connection_dropped(one_second
         conn.execute(sa.text("SELECT 1"))
         forwarder.freeze()
         try:
-            outcome = _outcome(lambda: conn.execute(sa.text("SELECT 1")))
+            outcome = outcome_of(lambda: conn.execute(sa.text("SELECT 1")))
         finally:
             forwarder.thaw()  # so that a failure does not hang the rollback below
         assert isinstance(outcome, sa_exc.OperationalError), outcome
@@ -229,7 +212,7 @@ def test_a_silent_postgresql_peer_is_named_and_its_connection_dropped(one_second
 
 
 @pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
-def test_a_write_whose_commit_gets_no_answer_has_an_unknown_outcome(one_second_queries):
+def test_a_write_whose_commit_gets_no_answer_has_an_unknownoutcome(one_second_queries):
     driver, forwarder = one_second_queries
     name = f"hang-{uuid.uuid4().hex}"
 
@@ -238,7 +221,7 @@ def test_a_write_whose_commit_gets_no_answer_has_an_unknown_outcome(one_second_q
 
     sa.event.listen(driver._engine, "commit", freeze)
     try:
-        outcome = _outcome(lambda: driver.create_user(_user(name)))
+        outcome = outcome_of(lambda: driver.create_user(_user(name)))
     finally:
         sa.event.remove(driver._engine, "commit", freeze)
     assert isinstance(outcome, Unavailable), outcome
@@ -261,7 +244,7 @@ def test_schema_upgrades_have_no_answer_deadline(one_second_queries):
 @pytest.mark.parametrize("one_second_queries", SERVERS[:1], indirect=True)  # postgresql
 def test_a_slow_postgresql_statement_is_unavailable_after_query_timeout(one_second_queries):
     driver, _ = one_second_queries
-    outcome = _outcome(lambda: driver._run(lambda c: c.execute(sa.text("SELECT pg_sleep(5)"))))
+    outcome = outcome_of(lambda: driver._run(lambda c: c.execute(sa.text("SELECT pg_sleep(5)"))))
     assert isinstance(outcome, Unavailable), outcome
     driver.check()  # the cancelled statement leaves the service usable
 
