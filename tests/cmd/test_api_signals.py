@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,14 +19,10 @@ from tests.serving.helpers import (
     BIN,
     STARTUP_DEADLINE,
     Server,
-    answers,
-    child_env,
     copy_etc,
     create_token,
     free_port,
     serving,
-    stop,
-    wait_until,
 )
 
 
@@ -172,12 +167,17 @@ def _audited(site: Path) -> set[str]:
     return {json.loads(line)["request_id"] for line in lines}
 
 
-@pytest.mark.slow
-def test_plain_sighup_is_ignored_with_one_warning(tmp_path):
+def _plain(tmp_path: Path) -> tuple[Path, str, int, list[str]]:
+    """A copy of ``etc/``, an admin token, a free port and the ``myservice-api`` command."""
     site = copy_etc(tmp_path / "etc")
     token = create_token(site / "myservice.conf", "admin")
     port = free_port()
-    command = [str(BIN / "myservice-api"), "--port", str(port), "api-paste.ini"]
+    return site, token, port, [str(BIN / "myservice-api"), "--port", str(port), "api-paste.ini"]
+
+
+@pytest.mark.slow
+def test_plain_sighup_is_ignored_with_one_warning(tmp_path):
+    site, token, port, command = _plain(tmp_path)
     with serving(command, site, port) as server:
         first = _post(server, token, "before-hup")
         os.kill(server.proc.pid, signal.SIGHUP)
@@ -198,39 +198,21 @@ def test_plain_sighup_is_ignored_with_one_warning(tmp_path):
 @pytest.mark.slow
 def test_sighup_from_a_closing_terminal_stops_cleanly(tmp_path):
     # started by hand in a shell: stdin is a terminal, whose closing sends SIGHUP
-    site = copy_etc(tmp_path / "etc")
-    token = create_token(site / "myservice.conf", "admin")
-    port = free_port()
-    command = [str(BIN / "myservice-api"), "--port", str(port), "api-paste.ini"]
+    site, token, port, command = _plain(tmp_path)
     leader, follower = os.openpty()
-    log = site / "server.log"
     try:
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                command,
-                cwd=site,
-                stdin=follower,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=child_env(site),
-                start_new_session=True,
-            )
-        server = Server(proc, port, log)
-        try:
-            wait_until(lambda: answers(port), proc, log, "myservice-api on a terminal")
+        with serving(command, site, port, stdin=follower) as server:
             created = _post(server, token, "before-hangup")
             # a closing terminal sends SIGHUP more than once (the shell to its jobs, then the
             # kernel to the foreground group), milliseconds apart
-            os.kill(proc.pid, signal.SIGHUP)
+            os.kill(server.proc.pid, signal.SIGHUP)
             time.sleep(0.01)
-            os.kill(proc.pid, signal.SIGHUP)
-            status = proc.wait(STARTUP_DEADLINE)
-        finally:
-            stop(proc)
+            os.kill(server.proc.pid, signal.SIGHUP)
+            status = server.proc.wait(STARTUP_DEADLINE)
+            output = server.output()
     finally:
         os.close(leader)
         os.close(follower)
-    output = server.output()
     assert status == 0, output[-3000:]
     assert api.HUP_WARNING not in output
     assert created in _audited(site)  # a clean stop: the queued audit event was written

@@ -162,11 +162,13 @@ def serving(
     *,
     patient: bool = False,
     log_dir: Path | None = None,
+    stdin: int = subprocess.DEVNULL,
 ) -> Iterator[Server]:
     """Run ``command`` until it answers ``GET /healthcheck`` on ``port``; kill it afterwards.
 
     ``patient``: the server reloads, its clients retry refused connections.  The server's
-    output goes to a file in ``log_dir`` (default ``cwd``)."""
+    output goes to a file in ``log_dir`` (default ``cwd``).  ``stdin``: a file descriptor
+    (a terminal's, say) instead of ``/dev/null``."""
     log = (log_dir or cwd) / f"server-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -174,7 +176,7 @@ def serving(
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             env=child_env(log_dir or cwd),
             start_new_session=True,
         )
