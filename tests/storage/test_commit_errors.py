@@ -59,6 +59,16 @@ def test_sqlite_commit_error_wrote_nothing(tmp_path, make_conf, monkeypatch):
         driver.close()
 
 
+def _assert_outcome_unknown(driver, error: BaseException) -> None:
+    """A create whose COMMIT raises ``error`` is Unavailable with an unknown outcome."""
+    with pytest.MonkeyPatch.context() as patch:
+        _failing_commit(patch, driver, error)
+        with pytest.raises(Unavailable) as info:
+            driver.create_user(_user(f"lost-{uuid.uuid4().hex}"))
+    assert info.value.nothing_written is False
+    assert str(info.value).endswith("(while committing: the change may or may not have been saved)")
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -72,14 +82,7 @@ def test_a_sqlite_commit_io_error_has_an_unknown_outcome(tmp_path, make_conf, er
     driver = SQLiteDriver(make_conf(tmp_path, "sqlite"))
     driver.start()
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            _failing_commit(patch, driver, error)
-            with pytest.raises(Unavailable) as info:
-                driver.create_user(_user(f"io-{uuid.uuid4().hex}"))
-        assert info.value.nothing_written is False
-        assert str(info.value).endswith(
-            "(while committing: the change may or may not have been saved)"
-        )
+        _assert_outcome_unknown(driver, error)
     finally:
         driver.close()
 
@@ -92,13 +95,6 @@ def test_server_commit_error_outcome_stays_unknown(server, request, tmp_path, ma
     driver.start()
     dbapi = __import__(cls.dbapi_module)
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            _failing_commit(patch, driver, dbapi.OperationalError("server closed the connection"))
-            with pytest.raises(Unavailable) as info:
-                driver.create_user(_user(f"lost-{uuid.uuid4().hex}"))
-        assert info.value.nothing_written is False
-        assert str(info.value).endswith(
-            "(while committing: the change may or may not have been saved)"
-        )
+        _assert_outcome_unknown(driver, dbapi.OperationalError("server closed the connection"))
     finally:
         driver.close()
