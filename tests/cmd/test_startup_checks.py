@@ -16,9 +16,15 @@ import pytest
 from myservice.cmd import api
 from myservice.cmd.startup_checks import check_logging
 from myservice.conf import ini_misread_header
-from tests.cmd.test_api_start_errors import _keep_logging, _never_serve, ini  # noqa: F401
+from tests.cmd.test_api_start_errors import _keep_logging, _never_serve  # noqa: F401
+from tests.serving.helpers import copy_etc
 
 CONSOLE = "class = myservice.log.BatchingStreamHandler\nargs = (sys.stderr,)\n"
+
+
+@pytest.fixture
+def ini(tmp_path: Path) -> Path:
+    return (copy_etc(tmp_path / "etc") / "api-paste.ini").resolve()
 
 
 def _console(ini: Path, handler: str) -> None:
