@@ -368,8 +368,11 @@ def test_the_logger_thread_survives_when_reporting_the_failure_fails_too(capfd, 
     seen_err = []
     try:
         queue.put(_a_line())
+        # the report reaches stderr in several writes: look at all that was read so far
         wait_for(
-            lambda: seen_err.append(capfd.readouterr().err) or "everything is down" in seen_err[-1]
+            lambda: (
+                seen_err.append(capfd.readouterr().err) or "everything is down" in "".join(seen_err)
+            )
         )
     finally:
         root.removeHandler(broken)
